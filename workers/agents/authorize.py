@@ -1,0 +1,53 @@
+"""raw-events -> accepted-events | rejected-events, and always audit-log."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from workers.agents.key_view import view
+from workers.app import accepted_events, app, audit_log, raw_events, rejected_events
+from workers.auth import outputs
+from workers.auth.authorize import decide
+from workers.auth.decision import Decision
+from workers.auth.reasons import Reason
+from workers.auth.request import RawRequest
+
+log = logging.getLogger(__name__)
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+@app.agent(raw_events)
+async def authorize(stream: Any) -> None:
+    await view.ready.wait()
+    async for event in stream.events():
+        msg = event.message
+        request = RawRequest.from_record(
+            msg.key, msg.value, msg.headers or (),
+            fallback_id=f"{msg.topic}-{msg.partition}-{msg.offset}",
+        )
+        started = time.perf_counter()
+        now = time.time()
+        try:
+            decisions = decide(request, view.state, now)
+        except Exception as exc:  # a bug must not stall the partition; the event is kept
+            log.exception("authorize: decision failed for %s", request.request_id)
+            decisions = [Decision(request.request_id, Reason.MALFORMED_EVENT,
+                                  f"internal error ({type(exc).__name__})")]
+        duration_us = int((time.perf_counter() - started) * 1e6)
+        received = request.received_epoch()
+        lag_ms = int((now - received) * 1000) if received is not None else None
+        ts = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
+        for d in decisions:
+            key = d.request_id.encode()
+            if d.accepted:
+                await accepted_events.send(key=key, value=outputs.accepted(request, d))
+            else:
+                await rejected_events.send(key=key, value=outputs.rejected(request, d))
+            await audit_log.send(key=key, value=outputs.audit(
+                request, d, ts=ts.replace("+00:00", "Z"), duration_us=duration_us,
+                lag_ms=lag_ms, worker=WORKER))

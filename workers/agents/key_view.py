@@ -1,0 +1,14 @@
+"""This worker's instance of the key view, run as a Faust task."""
+
+from __future__ import annotations
+
+from workers.app import _bootstrap, app, auth_state, config
+from workers.auth.authorize import AuthState
+from workers.keys.view import KeyView
+
+view = KeyView(auth_state.changelog_topic_name, AuthState(max_body_bytes=config.max_body_bytes))
+
+
+@app.task
+async def run_key_view() -> None:
+    await view.run(_bootstrap)

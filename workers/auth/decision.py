@@ -1,0 +1,39 @@
+"""What the decision core returns: one Decision per event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from workers.auth.reasons import Reason
+
+
+class Method(str, Enum):
+    CLIENT_SECRET = "client_secret"
+    SERVER_SECRET = "server_secret"
+    HMAC = "hmac"
+    JWT = "jwt"
+
+
+class Identity(str, Enum):
+    VERIFIED = "verified"  # a valid JWT
+    UNVERIFIED = "unverified"  # may change customer data without a JWT
+    ANONYMOUS = "anonymous"  # must not change customer data
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    request_id: str
+    reason: Reason
+    detail: str = ""
+    key_id: str | None = None
+    method: Method | None = None
+    identity: Identity | None = None
+    subject: str | None = None
+    event: Any = None  # the parsed event, when it parsed
+    event_type: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.reason.accepted

@@ -1,0 +1,100 @@
+"""Key records and the in-memory index the decision core looks keys up in.
+
+Times are seconds since the epoch (floats); the caller hands in `now`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from workers.auth import secrets
+
+
+class SecretKind(str, Enum):
+    CLIENT = "client"  # browser key, /api/v1/event
+    SERVER = "server"  # backend key, /api/v1/s2s/event
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    """One bearer secret of a key, as its digest. Several overlap during rotation."""
+
+    digest: str
+    not_after: float | None = None
+
+    def expired(self, now: float) -> bool:
+        return self.not_after is not None and now >= self.not_after
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    id: str
+    client_secrets: tuple[SecretRef, ...] = ()
+    server_secrets: tuple[SecretRef, ...] = ()
+    origins: tuple[str, ...] = ()
+    access_key: str | None = None
+    access_secret: str | None = None  # "fernet:<token>", never plain text
+    allowed_events: tuple[str, ...] = ()
+    jwt_providers: tuple[str, ...] = ()
+    policy: str | None = None
+    disabled: bool = False
+    expires_at: float | None = None
+    source: str = "config"
+    created_at: float | None = None
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+    def secrets_of(self, kind: SecretKind) -> tuple[SecretRef, ...]:
+        return self.client_secrets if kind is SecretKind.CLIENT else self.server_secrets
+
+
+@dataclass(frozen=True, slots=True)
+class SecretMatch:
+    key: KeyRecord
+    kind: SecretKind
+    secret: SecretRef
+
+
+@dataclass
+class KeyIndex:
+    """Every key, indexed by id and by secret digest. Mutated by the key view."""
+
+    _by_id: dict[str, KeyRecord] = field(default_factory=dict)
+    _by_digest: dict[str, tuple[str, SecretKind]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def records(self) -> list[KeyRecord]:
+        return list(self._by_id.values())
+
+    def get(self, key_id: str) -> KeyRecord | None:
+        return self._by_id.get(key_id)
+
+    def put(self, record: KeyRecord) -> None:
+        self.remove(record.id)
+        self._by_id[record.id] = record
+        for kind in SecretKind:
+            for ref in record.secrets_of(kind):
+                self._by_digest[ref.digest] = (record.id, kind)
+
+    def remove(self, key_id: str) -> None:
+        old = self._by_id.pop(key_id, None)
+        if old is None:
+            return
+        for kind in SecretKind:
+            for ref in old.secrets_of(kind):
+                if self._by_digest.get(ref.digest, (None, None))[0] == key_id:
+                    del self._by_digest[ref.digest]
+
+    def match_secret(self, token_digest: str) -> SecretMatch | None:
+        hit = self._by_digest.get(token_digest)
+        if hit is None:
+            return None
+        record = self._by_id[hit[0]]
+        for ref in record.secrets_of(hit[1]):
+            if secrets.same(ref.digest, token_digest):
+                return SecretMatch(record, hit[1], ref)
+        return None

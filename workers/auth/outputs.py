@@ -1,0 +1,62 @@
+"""The JSON shapes written to accepted-events, rejected-events and audit-log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from workers.auth.decision import Decision
+from workers.auth.request import RawRequest
+
+
+def accepted(req: RawRequest, d: Decision) -> bytes:
+    return orjson.dumps({
+        "request_id": d.request_id,
+        "received_at": req.received_at,
+        "auth": {
+            "key_id": d.key_id,
+            "method": d.method.value if d.method else None,
+            "identity": d.identity.value if d.identity else None,
+            "subject": d.subject,
+        },
+        "context": req.context,
+        "event": d.event,
+    })
+
+
+def rejected(req: RawRequest, d: Decision) -> bytes:
+    record: dict[str, Any] = {
+        "request_id": d.request_id,
+        "received_at": req.received_at,
+        "reason": d.reason.value,
+        "detail": d.detail,
+    }
+    if d.key_id is not None:
+        record["key_id"] = d.key_id
+    record["context"] = req.context
+    if d.event is not None:
+        record["event"] = d.event
+    return orjson.dumps(record)
+
+
+def audit(
+    req: RawRequest, d: Decision, *, ts: str, duration_us: int, lag_ms: int | None, worker: str
+) -> bytes:
+    return orjson.dumps({
+        "request_id": d.request_id,
+        "ts": ts,
+        "decision": "accepted" if d.accepted else "rejected",
+        "reason": d.reason.value,
+        "detail": d.detail,
+        "key_id": d.key_id,
+        "method": d.method.value if d.method else None,
+        "endpoint": req.endpoint,
+        "event_type": d.event_type,
+        "origin": req.origin,
+        "ip": req.ip,
+        "path": req.path,
+        "duration_us": duration_us,
+        "lag_ms": lag_ms,
+        "worker": worker,
+    })

@@ -1,0 +1,153 @@
+"""`eventguard ...`: one entry point for the broker, topics, ingest, worker and tools."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from workers import kafka_address, settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args, rest = parser.parse_known_args(argv)
+    if getattr(args, "config", None):
+        os.environ[settings.CONFIG_ENV] = os.path.abspath(args.config)
+    if args.command != "worker" and rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    try:
+        return int(args.func(args, rest) or 0)
+    except (kafka_address.NoBroker, settings.ConfigError) as exc:
+        print(f"eventguard: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="eventguard", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    k = sub.add_parser("kafka", help="the embedded local Kafka broker")
+    k.add_argument("action", choices=["start", "stop", "status", "provision"])
+    k.set_defaults(func=_kafka)
+
+    t = sub.add_parser("topics", help="create or verify the topics in topics/")
+    t.add_argument("action", choices=["apply"])
+    t.add_argument("--config")
+    t.set_defaults(func=_topics)
+
+    i = sub.add_parser("ingest", help="run the HTTP ingest")
+    i.add_argument("--config")
+    i.add_argument("--host", default="127.0.0.1")
+    i.add_argument("--port", type=int, default=8001)
+    i.set_defaults(func=_ingest)
+
+    w = sub.add_parser("worker", help="run a Faust worker (extra args go to `faust worker`)")
+    w.add_argument("--config")
+    w.set_defaults(func=_worker)
+
+    tl = sub.add_parser("tail", help="print a topic's records as JSON lines")
+    tl.add_argument("topic")
+    tl.add_argument("--config")
+    tl.add_argument("--from-beginning", action="store_true")
+    tl.add_argument("--max", type=int, default=0, help="stop after N records")
+    tl.add_argument("--timeout", type=float, default=0, help="stop after N idle seconds")
+    tl.set_defaults(func=_tail)
+
+    r = sub.add_parser("run", help="the demo: broker, topics, ingest, worker, sample events")
+    r.add_argument("--config", default=None)
+    r.add_argument("--port", type=int, default=8001)
+    r.add_argument("--no-wait", action="store_true", help="exit after the samples")
+    r.set_defaults(func=_run)
+
+    b = sub.add_parser("bench", help="benchmarks that print numbers and ratios")
+    b.add_argument("what", choices=["pipeline"])
+    b.add_argument("--config")
+    b.add_argument("-n", "--events", type=int, default=20000)
+    b.set_defaults(func=_bench)
+    return p
+
+
+def _kafka(args: argparse.Namespace, _: list[str]) -> int:
+    from workers.devkafka import broker
+
+    external = os.environ.get(settings.BOOTSTRAP_ENV)
+    if external and args.action in ("start", "status"):
+        print(f"using KAFKA_BOOTSTRAP_SERVERS={external}; the embedded broker is not used")
+        return 0
+    try:
+        if args.action == "provision":
+            print(f"Kafka jars ready in {broker.provision()}")
+        elif args.action == "start":
+            state = broker.start()
+            print(f"Kafka running at {state.bootstrap} (pid {state.pid}, log {broker.log_file()})")
+        elif args.action == "stop":
+            print("Kafka stopped" if broker.stop() else "Kafka was not running")
+        else:
+            state = broker.status()
+            if state is None:
+                print("Kafka is not running; start it with `eventguard kafka start`")
+                return 1
+            print(state.bootstrap)
+    except broker.BrokerError as exc:
+        print(f"eventguard: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _topics(args: argparse.Namespace, _: list[str]) -> int:
+    from workers import topics
+
+    bootstrap = kafka_address.bootstrap(settings.load())
+    for line in asyncio.run(topics.apply(bootstrap, topics.load_specs())):
+        print(line)
+    return 0
+
+
+def _ingest(args: argparse.Namespace, _: list[str]) -> int:
+    from workers.ingest.main import serve
+
+    _logging()
+    conf = settings.load()
+    return serve(conf, kafka_address.bootstrap(conf), args.host, args.port)
+
+
+def _worker(args: argparse.Namespace, rest: list[str]) -> int:
+    from workers.app import app
+
+    sys.argv = ["eventguard", "worker", *(rest or ["-l", "info"])]
+    app.main()
+    return 0
+
+
+def _tail(args: argparse.Namespace, _: list[str]) -> int:
+    from workers.tail import tail
+
+    bootstrap = kafka_address.bootstrap(settings.load())
+    return asyncio.run(tail(bootstrap, args.topic, args.from_beginning, args.max, args.timeout))
+
+
+def _run(args: argparse.Namespace, _: list[str]) -> int:
+    from workers.demo import run
+
+    return run(args.config, args.port, wait=not args.no_wait)
+
+
+def _bench(args: argparse.Namespace, _: list[str]) -> int:
+    from workers.bench import pipeline
+
+    bootstrap = kafka_address.bootstrap(settings.load())
+    return asyncio.run(pipeline.run(bootstrap, args.events))
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""The embedded development broker: a real single-node Apache Kafka (KRaft).
+
+Jars come from Maven Central through `pom.xml` beside this file and are cached
+under `<cache>/kafka/`, so a second start downloads nothing. The broker runs in
+its own session and survives the command that started it; its pid and ports
+live in a small state file so `stop` only ever signals the process we started.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from workers.paths import cache_dir
+
+HERE = Path(__file__).resolve().parent
+KAFKA_VERSION = "3.9.1"
+READY_LINE = "Kafka Server started"
+HEAP = ("-Xms256m", "-Xmx512m")
+
+
+class BrokerError(RuntimeError):
+    """The embedded broker could not be provisioned, started or stopped."""
+
+
+@dataclass(frozen=True)
+class BrokerState:
+    pid: int
+    port: int
+    controller_port: int
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def home() -> Path:
+    return cache_dir() / "kafka"
+
+
+def lib_dir() -> Path:
+    return home() / f"lib-{KAFKA_VERSION}"
+
+
+def log_file() -> Path:
+    return home() / "broker.log"
+
+
+def _state_file() -> Path:
+    return home() / "broker.json"
+
+
+def provision(quiet: bool = True) -> Path:
+    """Resolve the broker's jars with Maven once; later calls are no-ops."""
+    marker = lib_dir() / ".complete"
+    if marker.exists():
+        return lib_dir()
+    if shutil.which("mvn") is None:
+        raise BrokerError("Maven (mvn) is not on PATH; install Maven 3.8+ and Java 17.")
+    lib_dir().mkdir(parents=True, exist_ok=True)
+    cmd = [
+        "mvn", "-B", "-f", str(HERE / "pom.xml"),
+        f"-Dkafka.version={KAFKA_VERSION}",
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={lib_dir()}",
+        "-DincludeScope=runtime",
+    ]
+    if quiet:
+        cmd.insert(1, "-q")
+    print(f"eventguard: fetching Apache Kafka {KAFKA_VERSION} jars from Maven Central (once)...")
+    done = subprocess.run(cmd, capture_output=quiet, text=True, check=False)
+    if done.returncode != 0:
+        tail = (done.stdout or "")[-2000:] + (done.stderr or "")[-2000:]
+        raise BrokerError(f"Maven could not fetch the Kafka jars (exit {done.returncode}):\n{tail}")
+    marker.touch()
+    return lib_dir()
+
+
+def status() -> BrokerState | None:
+    """The running broker we started, or None."""
+    try:
+        raw = json.loads(_state_file().read_text())
+        state = BrokerState(int(raw["pid"]), int(raw["port"]), int(raw["controller_port"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not _alive(state.pid) or not _port_open(state.port):
+        return None
+    return state
+
+
+def start(timeout_s: float = 120.0) -> BrokerState:
+    """Start the broker unless it already runs; return once it serves requests."""
+    running = status()
+    if running is not None:
+        return running
+    _stop_stale()
+    lib = provision()
+    port, cport = _ports()
+    props = _write_properties(port, cport)
+    _format_storage(lib, props)
+    log = log_file()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    offset = log.stat().st_size if log.exists() else 0
+    tmp = home() / "tmp"
+    tmp.mkdir(exist_ok=True)
+    cmd = [
+        _java(), *HEAP, "-XX:+UseG1GC", "-Djava.awt.headless=true",
+        f"-Dlog4j.configuration=file:{HERE / 'log4j.properties'}",
+        f"-DZstdTempFolder={tmp}", f"-Dorg.xerial.snappy.tempdir={tmp}",
+        "-cp", f"{lib}/*", "kafka.Kafka", str(props),
+    ]
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, cwd=home(),
+        )
+    state = BrokerState(proc.pid, port, cport)
+    _state_file().write_text(json.dumps(state.__dict__))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BrokerError(
+                f"Kafka exited during start-up (code {proc.returncode}). "
+                f"Last lines of {log}:\n{_tail(log, offset)}"
+            )
+        if READY_LINE in _read_from(log, offset) and _port_open(port):
+            return state
+        time.sleep(0.25)
+    stop()
+    raise BrokerError(f"Kafka did not become ready in {timeout_s:.0f}s; see {log}")
+
+
+def stop(timeout_s: float = 30.0) -> bool:
+    """Stop the broker we started. Returns False when none was running."""
+    try:
+        pid = int(json.loads(_state_file().read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    stopped = False
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        stopped = True
+    _state_file().unlink(missing_ok=True)
+    return stopped
+
+
+def _stop_stale() -> None:
+    # A state file whose broker no longer answers: make sure it is really gone.
+    if _state_file().exists():
+        stop(timeout_s=10.0)
+
+
+def _java() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and (Path(java_home) / "bin" / "java").exists():
+        return str(Path(java_home) / "bin" / "java")
+    found = shutil.which("java")
+    if found is None:
+        raise BrokerError("Java is not on PATH; install OpenJDK 17.")
+    return found
+
+
+def _ports() -> tuple[int, int]:
+    # Reuse the last ports when free: clients that cached the address keep working.
+    previous = home() / "ports.json"
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        raw = json.loads(previous.read_text())
+        port, cport = int(raw["port"]), int(raw["controller_port"])
+        if not _port_open(port) and not _port_open(cport):
+            return port, cport
+    port, cport = _free_port(), _free_port()
+    previous.write_text(json.dumps({"port": port, "controller_port": cport}))
+    return port, cport
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); treat it as gone.
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+def _write_properties(port: int, cport: int) -> Path:
+    data = home() / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    props = home() / "server.properties"
+    props.write_text(
+        "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.voters=1@127.0.0.1:{cport}",
+                f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+                "controller.listener.names=CONTROLLER",
+                "inter.broker.listener.name=PLAINTEXT",
+                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                f"log.dirs={data}",
+                "num.partitions=1",
+                "auto.create.topics.enable=false",
+                "offsets.topic.replication.factor=1",
+                "offsets.topic.num.partitions=1",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                # Compaction of auth-config should be visible within minutes in dev.
+                "log.cleaner.backoff.ms=5000",
+                "",
+            ]
+        )
+    )
+    return props
+
+
+def _format_storage(lib: Path, props: Path) -> None:
+    if (home() / "data" / "meta.properties").exists():
+        return
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    done = subprocess.run(
+        [_java(), "-Xmx256m", "-cp", f"{lib}/*", "kafka.tools.StorageTool", "format",
+         "-t", cluster_id, "-c", str(props), "-g"],
+        capture_output=True, text=True, check=False,
+    )
+    if done.returncode != 0:
+        raise BrokerError(f"Formatting Kafka storage failed:\n{done.stdout}{done.stderr}")
+
+
+def _read_from(path: Path, offset: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _tail(path: Path, offset: int, lines: int = 25) -> str:
+    return "\n".join(_read_from(path, offset).splitlines()[-lines:])

@@ -1,0 +1,26 @@
+"""`eventguard ingest`: run the HTTP ingest against a Kafka cluster."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from workers.ingest.kafka_sink import KafkaSink
+from workers.ingest.server import create_app
+from workers.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def serve(conf: Settings, bootstrap: str, host: str, port: int) -> int:
+    sink = KafkaSink(bootstrap)
+    app = create_app(sink, conf.max_body_bytes)
+
+    async def close_sink(_: web.Application) -> None:
+        await sink.close()
+
+    app.on_cleanup.append(close_sink)
+    log.info("ingest: http://%s:%d -> raw-events on %s", host, port, bootstrap)
+    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    return 0

@@ -1,0 +1,140 @@
+"""The HTTP ingest: validate, write to raw-events, answer. Nothing else.
+
+Kafka access is injected (`Sink`), so the routes are testable without a broker
+and the status codes stay honest: 200 only after Kafka acknowledged the record.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+import orjson
+from aiohttp import web
+
+from workers.ingest import metadata
+
+log = logging.getLogger(__name__)
+
+CLIENT_PATHS = frozenset({"/api/v1/event", "/api/v1/events"})
+S2S_PATHS = frozenset({"/api/v1/s2s/event", "/api/v1/s2s/events"})
+ALLOW_HEADERS = ("Content-Type, X-Auth-Token, Authorization, api_key, X-Access-Key, "
+                 "X-Timestamp, X-Nonce, X-Signature, X-Request-Id")
+RETRY_AFTER_S = "5"
+
+
+class Sink(Protocol):
+    async def send(self, record: metadata.RawRecord) -> None:
+        """Return once Kafka acknowledged the record; raise SinkUnavailable otherwise."""
+
+    async def healthy(self) -> bool: ...
+
+
+class SinkUnavailable(RuntimeError):
+    pass
+
+
+def create_app(sink: Sink, max_body_bytes: int) -> web.Application:
+    app = web.Application(client_max_size=max_body_bytes, middlewares=[_cors])
+    app["sink"] = sink
+    app["max_body_bytes"] = max_body_bytes
+    app.router.add_get("/health", _health)
+    app.router.add_route("OPTIONS", "/{tail:.*}", _preflight)
+    app.router.add_post("/{tail:.*}", _event)
+    return app
+
+
+def endpoint_for(path: str) -> str | None:
+    if path in S2S_PATHS:
+        return "s2s"
+    if path in CLIENT_PATHS or path.startswith("/api."):
+        return "client"
+    return None
+
+
+async def _event(request: web.Request) -> web.Response:
+    endpoint = endpoint_for(request.path)
+    if endpoint is None:
+        return _error(404, f"no endpoint {request.path}; post events to /api/v1/event "
+                           "or /api/v1/s2s/event")
+    limit: int = request.app["max_body_bytes"]
+    if request.content_length is not None and request.content_length > limit:
+        return _error(413, f"body is {request.content_length} bytes; the limit is {limit}")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, f"body is over the limit of {limit} bytes")
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        problem = "not valid UTF-8" if "UTF-8" in str(exc) else "not valid JSON"
+        return _error(400, f"body is {problem}; send a JSON object or array")
+    request_id = uuid.uuid4().hex
+    record = metadata.build(
+        endpoint=endpoint,
+        request_id=request_id,
+        received_at=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        body=body,
+        doc=doc,
+        query=list(request.query.items()),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        path=request.path,
+        ip=_client_ip(request),
+    )
+    try:
+        await request.app["sink"].send(record)
+    except SinkUnavailable:
+        return _error(503, "Kafka is unavailable; the event was not stored, retry later",
+                      {"Retry-After": RETRY_AFTER_S})
+    return web.json_response({"status": "ok", "request_id": record.key.decode()},
+                             dumps=_dumps)
+
+
+async def _health(request: web.Request) -> web.Response:
+    if await request.app["sink"].healthy():
+        return web.json_response({"status": "ok"})
+    return _error(503, "Kafka is unreachable", {"Retry-After": RETRY_AFTER_S})
+
+
+async def _preflight(request: web.Request) -> web.Response:
+    return web.Response(status=200, headers={
+        "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
+        "Access-Control-Allow-Headers": ALLOW_HEADERS,
+        "Access-Control-Max-Age": "86400",
+    })
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    origin = request.headers.get("Origin")
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+def _client_ip(request: web.Request) -> str | None:
+    real = request.headers.get("X-Real-IP")
+    if real:
+        return real.strip()
+    forwarded = request.headers.get("X-Forwarded-For")
+    if forwarded:
+        return forwarded.split(",", 1)[0].strip()
+    return request.remote
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"status": "error", "error": message}, status=status,
+                             headers=headers, dumps=_dumps)
+
+
+def _dumps(value: object) -> str:
+    return orjson.dumps(value).decode()

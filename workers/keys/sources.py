@@ -1,0 +1,149 @@
+"""Key sources: the config file's inline keys, `file://` and `http(s)://` URLs.
+
+`ConfigSource.poll()` re-reads the config file and, when `api_keys` names a
+URL, the URL too, and returns the desired keys and policies. A source that
+fails keeps its last good snapshot; an HTTP source is polled with
+If-Modified-Since and a 304 keeps the current keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import yaml
+
+from workers import settings as settings_mod
+from workers.auth import secrets
+from workers.auth.keys import KeyRecord
+from workers.auth.policy import EventPolicy
+from workers.keys import jitsu
+from workers.paths import cache_dir
+
+log = logging.getLogger(__name__)
+CONFIG_SOURCE = "config"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    source: str  # the owner name written into each record's `source`
+    keys: tuple[KeyRecord, ...]
+    policies: dict[str, EventPolicy] = field(default_factory=dict)
+    digest: str = ""
+
+
+class SourceError(RuntimeError):
+    """A source could not be read. The message names the source, never a secret."""
+
+
+class ConfigSource:
+    def __init__(self, path: Path | None, seal: jitsu.Seal, http_timeout_s: float = 10.0) -> None:
+        self.path = path
+        self.seal = seal
+        self.http_timeout_s = http_timeout_s
+        self.last: Snapshot | None = None
+        self._last_modified: str | None = None
+        self._payload: bytes | None = None
+
+    async def poll(self) -> Snapshot | None:
+        """The current snapshot, or the last good one when a source fails."""
+        try:
+            self.last = await self._read()
+        except (SourceError, settings_mod.ConfigError, jitsu.KeyConfigError) as exc:
+            log.error("key source: %s; keeping the last good keys", exc)
+        return self.last
+
+    async def _read(self) -> Snapshot:
+        conf = settings_mod.load(self.path) if self.path else settings_mod.from_mapping({})
+        value = conf.api_keys
+        source = CONFIG_SOURCE
+        payload = b""
+        if jitsu.is_remote(value):
+            url = str(value).strip()
+            source = display_url(url)
+            payload = await self._fetch(url)
+            value = parse_payload(payload, url)
+        digest = hashlib.sha256(
+            repr((conf.api_keys_from, value, conf.s2s_auth, conf.policies)).encode() + payload
+        ).hexdigest()
+        if self.last is not None and self.last.digest == digest:
+            return self.last
+        keys = jitsu.parse(value, self.seal, source, conf.s2s_auth)
+        if not keys and value is None:
+            keys = [jitsu.default_key(default_secret(), source)]
+        return Snapshot(source, tuple(keys), dict(conf.policies), digest)
+
+    async def _fetch(self, url: str) -> bytes:
+        if url.startswith("file://"):
+            path = Path(url[len("file://"):])
+            try:
+                return path.read_bytes()
+            except OSError as exc:
+                raise SourceError(f"cannot read {path}: {exc.strerror}") from None
+        headers = {"If-Modified-Since": self._last_modified} if self._last_modified else {}
+        timeout = aiohttp.ClientTimeout(total=self.http_timeout_s)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session, session.get(
+                url, headers=headers, allow_redirects=False
+            ) as resp:
+                if resp.status == 304 and self._payload is not None:
+                    return self._payload
+                if resp.status != 200:
+                    raise SourceError(f"{display_url(url)} answered HTTP {resp.status}")
+                body = await resp.read()
+                # Check it parses before it replaces the last good payload.
+                parse_payload(body, url)
+                self._payload = body
+                self._last_modified = resp.headers.get("Last-Modified")
+                return body
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise SourceError(f"{display_url(url)} unreachable ({type(exc).__name__})") from None
+
+
+def parse_payload(raw: bytes, url: str) -> Any:
+    """A tokens payload as JSON (`{"tokens": [...]}`), or YAML keys for files."""
+    try:
+        return {"tokens": jitsu.tokens_payload(raw)}
+    except jitsu.KeyConfigError:
+        if not url.startswith("file://"):
+            raise
+    try:
+        doc = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise jitsu.KeyConfigError(f"{display_url(url)} is neither JSON nor YAML") from None
+    if isinstance(doc, dict):
+        for key in ("tokens", "api_keys"):
+            if key in doc:
+                return doc[key]
+    return doc
+
+
+def display_url(url: str) -> str:
+    """A URL without user info or query, which may carry credentials."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def default_secret() -> str:
+    """The `defaultid` key's secret: generated once, kept under the cache (0600)."""
+    path = cache_dir() / "defaultid.secret"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.generate()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
+    # Printed once, on first generation only, as Jitsu does; never logged again.
+    print(f"eventguard: no API keys configured; generated key `defaultid` with secret {secret}"
+          f"\n            (kept in {path}; configure api_keys to replace it)", flush=True)
+    return secret

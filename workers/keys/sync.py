@@ -1,0 +1,60 @@
+"""What a key source must publish so auth-config matches it: pure diffing.
+
+A source owns the records it published (their `source` field) and never
+touches keys made with the CLI or the admin API.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from workers.auth.keys import KeyRecord
+from workers.auth.policy import EventPolicy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Plan:
+    upserts: tuple[KeyRecord, ...] = ()
+    removals: tuple[str, ...] = ()  # key ids to tombstone
+    policy_upserts: tuple[tuple[str, EventPolicy], ...] = ()
+    policy_removals: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.upserts or self.removals or self.policy_upserts or self.policy_removals)
+
+
+def plan(
+    source: str,
+    desired: Iterable[KeyRecord],
+    current: Iterable[KeyRecord],
+    desired_policies: Mapping[str, EventPolicy],
+    current_policies: Mapping[str, EventPolicy],
+    now: float,
+    same_sealed: Callable[[str, str], bool] = lambda a, b: a == b,
+) -> Plan:
+    """`same_sealed` tells whether two sealed access secrets hold the same secret:
+    sealing is randomized, so equal secrets differ as text."""
+    existing = {r.id: r for r in current}
+    wanted = {r.id: r for r in desired}
+    upserts = []
+    for key_id, record in wanted.items():
+        old = existing.get(key_id)
+        if old is not None and old.source != source:
+            log.warning("key %s is owned by %s; source %s leaves it alone", key_id, old.source,
+                        source)
+            continue
+        record = replace(record, source=source,
+                         created_at=old.created_at if old and old.created_at else round(now, 3))
+        if (old is not None and old.access_secret and record.access_secret
+                and same_sealed(old.access_secret, record.access_secret)):
+            record = replace(record, access_secret=old.access_secret)
+        if record != old:
+            upserts.append(record)
+    removals = [k for k, r in existing.items() if r.source == source and k not in wanted]
+    pol_up = [(n, p) for n, p in desired_policies.items() if current_policies.get(n) != p]
+    pol_rm = [n for n in current_policies if n not in desired_policies]
+    return Plan(tuple(upserts), tuple(sorted(removals)), tuple(pol_up), tuple(sorted(pol_rm)))

@@ -1,0 +1,166 @@
+"""All configuration, as one typed object read from one YAML file.
+
+The file is Jitsu-compatible (see docs/configuration.md). Secrets inside
+settings are wrapped in `Masked`, so printing or logging settings never shows
+them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from workers.auth.policy import EventPolicy
+from workers.paths import project_root
+
+CONFIG_ENV = "EVENTGUARD_CONFIG"
+BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
+DEFAULT_RELOAD_SEC = 3.0
+DEFAULT_MAX_BODY = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """The config file cannot be used. The message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Masked:
+    value: str
+
+    def __repr__(self) -> str:
+        return "Masked('****')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: Path | None = None
+    bootstrap_servers: str | None = None  # None: the embedded broker
+    admin_token: Masked | None = None
+    reload_sec: float = DEFAULT_RELOAD_SEC
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    api_keys: Any = None  # the Jitsu key source that won precedence
+    api_keys_from: str = ""  # which config key it came from
+    s2s_auth: tuple[str, ...] = field(default=(), repr=False)
+    policies: Mapping[str, EventPolicy] = field(default_factory=dict)
+    jwt_providers: tuple[Mapping[str, Any], ...] = ()
+
+    def __repr__(self) -> str:
+        keys = "<set>" if self.api_keys else "<none>"
+        return (f"Settings(path={self.path}, bootstrap_servers={self.bootstrap_servers!r}, "
+                f"admin_token={self.admin_token!r}, reload_sec={self.reload_sec}, "
+                f"max_body_bytes={self.max_body_bytes}, api_keys={keys} "
+                f"from {self.api_keys_from or '-'}, policies={sorted(self.policies)})")
+
+
+def default_config_path() -> Path | None:
+    root = project_root()
+    candidate = root / "configs" / "eventguard.yaml" if root else None
+    return candidate if candidate and candidate.exists() else None
+
+
+def load(path: str | Path | None = None) -> Settings:
+    """Settings from PATH, else $EVENTGUARD_CONFIG, else configs/eventguard.yaml."""
+    chosen = Path(path) if path else (
+        Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else default_config_path())
+    doc: Mapping[str, Any] = {}
+    if chosen is not None:
+        try:
+            loaded = yaml.safe_load(chosen.read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {chosen}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config {chosen} is not valid YAML: {exc}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config {chosen} must be a YAML mapping at the top level")
+        doc = loaded or {}
+    return from_mapping(doc, chosen)
+
+
+def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
+    server = _section(doc, "server")
+    kafka = _section(doc, "kafka")
+    ingest = _section(doc, "ingest")
+    api_keys, api_keys_from = _api_key_source(doc, server)
+    reload_sec = server.get("api_keys_reload_sec", server.get("auth_reload_sec"))
+    admin = server.get("admin_token")
+    s2s = server.get("s2s_auth") or []
+    if isinstance(s2s, str):
+        s2s = [s2s]
+    return Settings(
+        path=path,
+        bootstrap_servers=os.environ.get(BOOTSTRAP_ENV) or kafka.get("bootstrap_servers") or None,
+        admin_token=Masked(str(admin)) if admin else None,
+        reload_sec=_positive(reload_sec, "server.api_keys_reload_sec", DEFAULT_RELOAD_SEC),
+        max_body_bytes=int(_positive(ingest.get("max_body_bytes"), "ingest.max_body_bytes",
+                                     DEFAULT_MAX_BODY)),
+        api_keys=api_keys,
+        api_keys_from=api_keys_from,
+        s2s_auth=tuple(str(s) for s in s2s),
+        policies=_policies(doc.get("policies")),
+        jwt_providers=tuple(doc.get("jwt_providers") or ()),
+    )
+
+
+def _api_key_source(doc: Mapping[str, Any], server: Mapping[str, Any]) -> tuple[Any, str]:
+    # Jitsu's precedence: server.api_keys, then api_keys, then server.auth.
+    for where, value in (("server.api_keys", server.get("api_keys")),
+                         ("api_keys", doc.get("api_keys")),
+                         ("server.auth", server.get("auth"))):
+        if value not in (None, "", [], {}):
+            return value, where
+    return None, ""
+
+
+def _policies(raw: Any) -> dict[str, EventPolicy]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError("`policies` must map a policy name to its event lists")
+    out = {}
+    for name, lists in raw.items():
+        if not isinstance(lists, dict):
+            raise ConfigError(f"policies.{name} must be a mapping of event lists")
+        defaults = EventPolicy()
+        out[str(name)] = EventPolicy(
+            anonymous_events=_names(lists, "anonymous_events", (), name),
+            modify_without_jwt=_names(lists, "modify_without_jwt", defaults.modify_without_jwt,
+                                      name),
+            modify_with_jwt=_names(lists, "modify_with_jwt", defaults.modify_with_jwt, name),
+        )
+    return out
+
+
+def _names(lists: Mapping[str, Any], key: str, default: tuple[str, ...], policy: str
+           ) -> tuple[str, ...]:
+    value = lists.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"policies.{policy}.{key} must be a list of event types")
+    return tuple(value)
+
+
+def _section(doc: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = doc.get(name) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"`{name}` must be a mapping")
+    return value
+
+
+def _positive(value: Any, name: str, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    if number <= 0:
+        raise ConfigError(f"{name} must be positive, got {value!r}")
+    return number

@@ -1,0 +1,84 @@
+"""The topic specs in topics/*.yaml, and `eventguard topics apply`.
+
+Apply is idempotent: it creates missing topics, adds partitions when a spec
+asks for more, and sets configs that differ. It never deletes or shrinks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.admin.new_partitions import NewPartitions
+
+from workers.paths import project_root
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str]
+
+
+def topics_dir() -> Path:
+    root = project_root()
+    return root / "topics" if root else Path("topics")
+
+
+def load_specs(folder: Path | None = None) -> list[TopicSpec]:
+    specs = []
+    for path in sorted((folder or topics_dir()).glob("*.yaml")):
+        doc: Any = yaml.safe_load(path.read_text())
+        specs.append(TopicSpec(
+            name=str(doc["name"]),
+            partitions=int(doc.get("partitions", 1)),
+            config={str(k): str(v) for k, v in (doc.get("config") or {}).items()},
+        ))
+    return specs
+
+
+async def apply(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
+    """Make the cluster match the specs; returns one line per topic saying what it did."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        if missing:
+            await admin.create_topics([
+                NewTopic(s.name, s.partitions, 1, topic_configs=s.config) for s in missing
+            ])
+        lines = [f"{s.name}: created ({s.partitions} partitions)" for s in missing]
+        for spec in specs:
+            if spec in missing:
+                continue
+            lines.append(f"{spec.name}: " + await _reconcile(admin, spec))
+        return lines
+    finally:
+        await admin.close()
+
+
+async def _reconcile(admin: AIOKafkaAdminClient, spec: TopicSpec) -> str:
+    described = await admin.describe_topics([spec.name])
+    have = len(described[0]["partitions"])
+    changes = []
+    if have < spec.partitions:
+        await admin.create_partitions({spec.name: NewPartitions(spec.partitions)})
+        changes.append(f"partitions {have} -> {spec.partitions}")
+    elif have > spec.partitions:
+        changes.append(f"has {have} partitions, spec says {spec.partitions} (left as is)")
+    resource = ConfigResource(ConfigResourceType.TOPIC, spec.name)
+    response = await admin.describe_configs([resource])
+    current = {entry[0]: entry[1] for entry in response[0].resources[0][4]}
+    differs = {k: v for k, v in spec.config.items() if current.get(k) != v}
+    if differs:
+        # Non-incremental alter replaces all overrides, so send the whole spec.
+        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name,
+                                                  configs=spec.config)])
+        changes.append("config " + ", ".join(f"{k}={v}" for k, v in sorted(differs.items())))
+    return "; ".join(changes) if changes else "ok"
