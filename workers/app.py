@@ -17,25 +17,28 @@ except kafka_address.NoBroker as exc:
     raise SystemExit(f"eventguard: {exc}") from None
 
 app = faust.App(
-    "eventguard",
+    config.app_id,
     broker=kafka_address.faust_urls(_bootstrap),
     store="memory://",
     key_serializer="raw",
     value_serializer="raw",
     autodiscover=["workers.agents"],
     origin="workers",
-    # The ingest is the HTTP surface; per-worker web servers would clash on one host.
-    web_enabled=False,
     consumer_auto_offset_reset="earliest",
     producer_acks=-1,
     topic_partitions=4,
 )
 
-raw_events = app.topic("raw-events", key_type=bytes, value_type=bytes)
-accepted_events = app.topic("accepted-events", key_type=bytes, value_type=bytes)
-rejected_events = app.topic("rejected-events", key_type=bytes, value_type=bytes)
-audit_log = app.topic("audit-log", key_type=bytes, value_type=bytes)
-auth_config = app.topic("auth-config", key_type=bytes, value_type=bytes)
+
+def _topic(name: str) -> faust.TopicT:
+    return app.topic(config.topic(name), key_type=bytes, value_type=bytes)
+
+
+raw_events = _topic("raw-events")
+accepted_events = _topic("accepted-events")
+rejected_events = _topic("rejected-events")
+audit_log = _topic("audit-log")
+auth_config = _topic("auth-config")
 
 # Validated auth-config records by record key (`key/<id>`, `policy/<name>`).
 # One partition, like auth-config. Every worker reads its changelog whole

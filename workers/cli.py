@@ -103,8 +103,9 @@ def _kafka(args: argparse.Namespace, _: list[str]) -> int:
 def _topics(args: argparse.Namespace, _: list[str]) -> int:
     from workers import topics
 
-    bootstrap = kafka_address.bootstrap(settings.load())
-    for line in asyncio.run(topics.apply(bootstrap, topics.load_specs())):
+    conf = settings.load()
+    bootstrap = kafka_address.bootstrap(conf)
+    for line in asyncio.run(topics.apply(bootstrap, topics.load_specs(), conf.topic_prefix)):
         print(line)
     return 0
 
@@ -120,7 +121,9 @@ def _ingest(args: argparse.Namespace, _: list[str]) -> int:
 def _worker(args: argparse.Namespace, rest: list[str]) -> int:
     from workers.app import app
 
-    sys.argv = ["eventguard", "worker", *(rest or ["-l", "info"])]
+    # Several workers share a host in dev and tests; Faust's web server (6066) would clash.
+    extra = rest if any(a.startswith(("-l", "--loglevel")) for a in rest) else [*rest, "-l", "info"]
+    sys.argv = ["eventguard", "worker", "--without-web", *extra]
     app.main()
     return 0
 
@@ -128,8 +131,10 @@ def _worker(args: argparse.Namespace, rest: list[str]) -> int:
 def _tail(args: argparse.Namespace, _: list[str]) -> int:
     from workers.tail import tail
 
-    bootstrap = kafka_address.bootstrap(settings.load())
-    return asyncio.run(tail(bootstrap, args.topic, args.from_beginning, args.max, args.timeout))
+    conf = settings.load()
+    bootstrap = kafka_address.bootstrap(conf)
+    return asyncio.run(tail(bootstrap, conf.topic(args.topic), args.from_beginning, args.max,
+                            args.timeout))
 
 
 def _run(args: argparse.Namespace, _: list[str]) -> int:

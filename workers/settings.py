@@ -20,6 +20,8 @@ from workers.paths import project_root
 
 CONFIG_ENV = "EVENTGUARD_CONFIG"
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
+PREFIX_ENV = "EVENTGUARD_TOPIC_PREFIX"
+APP_NAME = "eventguard"
 DEFAULT_RELOAD_SEC = 3.0
 DEFAULT_MAX_BODY = 1024 * 1024
 
@@ -42,6 +44,7 @@ class Masked:
 class Settings:
     path: Path | None = None
     bootstrap_servers: str | None = None  # None: the embedded broker
+    topic_prefix: str = ""  # namespaces every topic and the consumer group
     admin_token: Masked | None = None
     reload_sec: float = DEFAULT_RELOAD_SEC
     max_body_bytes: int = DEFAULT_MAX_BODY
@@ -51,9 +54,18 @@ class Settings:
     policies: Mapping[str, EventPolicy] = field(default_factory=dict)
     jwt_providers: tuple[Mapping[str, Any], ...] = ()
 
+    def topic(self, name: str) -> str:
+        return self.topic_prefix + name
+
+    @property
+    def app_id(self) -> str:
+        """The Faust app id: the consumer group and the prefix of internal topics."""
+        return f"{self.topic_prefix}{APP_NAME}"
+
     def __repr__(self) -> str:
         keys = "<set>" if self.api_keys else "<none>"
         return (f"Settings(path={self.path}, bootstrap_servers={self.bootstrap_servers!r}, "
+                f"topic_prefix={self.topic_prefix!r}, "
                 f"admin_token={self.admin_token!r}, reload_sec={self.reload_sec}, "
                 f"max_body_bytes={self.max_body_bytes}, api_keys={keys} "
                 f"from {self.api_keys_from or '-'}, policies={sorted(self.policies)})")
@@ -96,6 +108,7 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
     return Settings(
         path=path,
         bootstrap_servers=os.environ.get(BOOTSTRAP_ENV) or kafka.get("bootstrap_servers") or None,
+        topic_prefix=os.environ.get(PREFIX_ENV) or str(kafka.get("topic_prefix") or ""),
         admin_token=Masked(str(admin)) if admin else None,
         reload_sec=_positive(reload_sec, "server.api_keys_reload_sec", DEFAULT_RELOAD_SEC),
         max_body_bytes=int(_positive(ingest.get("max_body_bytes"), "ingest.max_body_bytes",

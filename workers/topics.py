@@ -42,8 +42,9 @@ def load_specs(folder: Path | None = None) -> list[TopicSpec]:
     return specs
 
 
-async def apply(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
+async def apply(bootstrap: str, specs: list[TopicSpec], prefix: str = "") -> list[str]:
     """Make the cluster match the specs; returns one line per topic saying what it did."""
+    specs = [TopicSpec(prefix + s.name, s.partitions, s.config) for s in specs]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
     await admin.start()
     try:

@@ -13,12 +13,12 @@ from workers.ingest.metadata import RawRecord
 from workers.ingest.server import SinkUnavailable
 
 log = logging.getLogger(__name__)
-TOPIC = "raw-events"
 
 
 class KafkaSink:
-    def __init__(self, bootstrap: str, send_timeout_s: float = 10.0) -> None:
+    def __init__(self, bootstrap: str, topic: str, send_timeout_s: float = 10.0) -> None:
         self.bootstrap = bootstrap
+        self.topic = topic
         self.send_timeout_s = send_timeout_s
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
@@ -47,12 +47,12 @@ class KafkaSink:
         producer = await self._started()
         try:
             await asyncio.wait_for(
-                producer.send_and_wait(TOPIC, record.value, key=record.key,
+                producer.send_and_wait(self.topic, record.value, key=record.key,
                                        headers=record.headers),
                 self.send_timeout_s,
             )
         except (KafkaError, TimeoutError) as exc:
-            log.warning("ingest: write to %s failed (%s)", TOPIC, type(exc).__name__)
+            log.warning("ingest: write to %s failed (%s)", self.topic, type(exc).__name__)
             raise SinkUnavailable(type(exc).__name__) from None
 
     async def healthy(self) -> bool:

@@ -14,13 +14,14 @@ log = logging.getLogger(__name__)
 
 
 def serve(conf: Settings, bootstrap: str, host: str, port: int) -> int:
-    sink = KafkaSink(bootstrap)
+    topic = conf.topic("raw-events")
+    sink = KafkaSink(bootstrap, topic)
     app = create_app(sink, conf.max_body_bytes)
 
     async def close_sink(_: web.Application) -> None:
         await sink.close()
 
     app.on_cleanup.append(close_sink)
-    log.info("ingest: http://%s:%d -> raw-events on %s", host, port, bootstrap)
+    log.info("ingest: http://%s:%d -> %s on %s", host, port, topic, bootstrap)
     web.run_app(app, host=host, port=port, print=None, access_log=None)
     return 0

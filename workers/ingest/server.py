@@ -37,10 +37,14 @@ class SinkUnavailable(RuntimeError):
     pass
 
 
+SINK: web.AppKey[Sink] = web.AppKey("sink")
+LIMIT = web.AppKey("max_body_bytes", int)
+
+
 def create_app(sink: Sink, max_body_bytes: int) -> web.Application:
     app = web.Application(client_max_size=max_body_bytes, middlewares=[_cors])
-    app["sink"] = sink
-    app["max_body_bytes"] = max_body_bytes
+    app[SINK] = sink
+    app[LIMIT] = max_body_bytes
     app.router.add_get("/health", _health)
     app.router.add_route("OPTIONS", "/{tail:.*}", _preflight)
     app.router.add_post("/{tail:.*}", _event)
@@ -60,7 +64,7 @@ async def _event(request: web.Request) -> web.Response:
     if endpoint is None:
         return _error(404, f"no endpoint {request.path}; post events to /api/v1/event "
                            "or /api/v1/s2s/event")
-    limit: int = request.app["max_body_bytes"]
+    limit = request.app[LIMIT]
     if request.content_length is not None and request.content_length > limit:
         return _error(413, f"body is {request.content_length} bytes; the limit is {limit}")
     try:
@@ -85,7 +89,7 @@ async def _event(request: web.Request) -> web.Response:
         ip=_client_ip(request),
     )
     try:
-        await request.app["sink"].send(record)
+        await request.app[SINK].send(record)
     except SinkUnavailable:
         return _error(503, "Kafka is unavailable; the event was not stored, retry later",
                       {"Retry-After": RETRY_AFTER_S})
@@ -94,7 +98,7 @@ async def _event(request: web.Request) -> web.Response:
 
 
 async def _health(request: web.Request) -> web.Response:
-    if await request.app["sink"].healthy():
+    if await request.app[SINK].healthy():
         return web.json_response({"status": "ok"})
     return _error(503, "Kafka is unreachable", {"Retry-After": RETRY_AFTER_S})
 

@@ -1,0 +1,48 @@
+# `make run` and `make test` do every set-up step themselves: the virtualenv,
+# the package, the Kafka jars (Maven Central) and the embedded broker.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test unit integration lint bench kafka-start kafka-stop clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+run: $(STAMP)
+	@$(BIN)/eventguard kafka provision
+	@$(BIN)/eventguard run --config configs/eventguard.yaml
+
+test: $(STAMP)
+	@$(BIN)/eventguard kafka provision
+	$(BIN)/python -m pytest tests
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+integration: $(STAMP)
+	@$(BIN)/eventguard kafka provision
+	$(BIN)/python -m pytest tests/integration
+
+lint: $(STAMP)
+	$(BIN)/ruff check workers tests
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	@$(BIN)/eventguard kafka start
+	@$(BIN)/eventguard topics apply >/dev/null
+	$(BIN)/eventguard bench pipeline
+
+kafka-start: $(STAMP)
+	@$(BIN)/eventguard kafka start
+
+kafka-stop: $(STAMP)
+	@$(BIN)/eventguard kafka stop
+
+clean:
+	-@test -x $(BIN)/eventguard && $(BIN)/eventguard kafka stop
+	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache

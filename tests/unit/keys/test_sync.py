@@ -1,0 +1,50 @@
+from workers.auth import secrets
+from workers.auth.keys import KeyRecord, SecretRef
+from workers.auth.policy import EventPolicy
+from workers.keys.sync import plan
+
+NOW = 1_800_000_000.0
+
+
+def rec(key_id: str, secret: str = "s", source: str = "config", **kw: object) -> KeyRecord:
+    return KeyRecord(id=key_id, client_secrets=(SecretRef(secrets.digest(secret)),),
+                     source=source, **kw)  # type: ignore[arg-type]
+
+
+def test_new_keys_are_upserted_with_created_at() -> None:
+    p = plan("config", [rec("a")], [], {}, {}, NOW)
+    assert [(r.id, r.created_at) for r in p.upserts] == [("a", NOW)] and not p.removals
+
+
+def test_unchanged_keys_publish_nothing() -> None:
+    current = [rec("a", created_at=NOW - 100)]
+    assert not plan("config", [rec("a")], current, {}, {}, NOW)
+
+
+def test_changed_key_keeps_created_at() -> None:
+    p = plan("config", [rec("a", "new")], [rec("a", created_at=NOW - 100)], {}, {}, NOW)
+    assert [(r.id, r.created_at) for r in p.upserts] == [("a", NOW - 100)]
+
+
+def test_removed_keys_of_this_source_are_tombstoned_others_left_alone() -> None:
+    current = [rec("a"), rec("cli-made", source="cli"), rec("other", source="https://x/t")]
+    p = plan("config", [], current, {}, {}, NOW)
+    assert p.removals == ("a",) and not p.upserts
+
+
+def test_source_never_overwrites_a_key_it_does_not_own() -> None:
+    p = plan("config", [rec("a", "x")], [rec("a", "y", source="cli")], {}, {}, NOW)
+    assert not p
+
+
+def test_sealed_access_secret_equal_by_content_is_not_republished() -> None:
+    old = rec("a", access_secret="fernet:one", created_at=NOW)
+    new = rec("a", access_secret="fernet:two")
+    assert not plan("config", [new], [old], {}, {}, NOW, same_sealed=lambda a, b: True)
+    assert plan("config", [new], [old], {}, {}, NOW, same_sealed=lambda a, b: False)
+
+
+def test_policies() -> None:
+    strict = EventPolicy(anonymous_events=("page",))
+    p = plan("config", [], [], {"strict": strict}, {"old": EventPolicy()}, NOW)
+    assert p.policy_upserts == (("strict", strict),) and p.policy_removals == ("old",)

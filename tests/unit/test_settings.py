@@ -1,0 +1,77 @@
+from pathlib import Path
+
+import pytest
+
+from workers import settings
+from workers.auth.policy import EventPolicy
+
+
+def test_precedence_server_api_keys_over_api_keys_over_server_auth() -> None:
+    doc = {"server": {"api_keys": ["a"], "auth": ["c"]}, "api_keys": ["b"]}
+    assert settings.from_mapping(doc).api_keys == ["a"]
+    doc["server"].pop("api_keys")  # type: ignore[attr-defined]
+    conf = settings.from_mapping(doc)
+    assert (conf.api_keys, conf.api_keys_from) == (["b"], "api_keys")
+    doc.pop("api_keys")
+    assert settings.from_mapping(doc).api_keys_from == "server.auth"
+
+
+def test_reload_interval_and_legacy_name() -> None:
+    assert settings.from_mapping({}).reload_sec == 3.0
+    assert settings.from_mapping({"server": {"auth_reload_sec": 7}}).reload_sec == 7.0
+    assert settings.from_mapping(
+        {"server": {"auth_reload_sec": 7, "api_keys_reload_sec": 2}}).reload_sec == 2.0
+
+
+def test_bootstrap_env_overrides_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(settings.BOOTSTRAP_ENV, raising=False)
+    doc = {"kafka": {"bootstrap_servers": "k:9092"}}
+    assert settings.from_mapping(doc).bootstrap_servers == "k:9092"
+    monkeypatch.setenv(settings.BOOTSTRAP_ENV, "env:9092")
+    assert settings.from_mapping(doc).bootstrap_servers == "env:9092"
+
+
+def test_admin_token_is_masked_when_printed() -> None:
+    conf = settings.from_mapping({"server": {"admin_token": "hunter2"},
+                                  "api_keys": [{"client_secret": "topsecret"}]})
+    assert conf.admin_token is not None and conf.admin_token.value == "hunter2"
+    assert "hunter2" not in repr(conf) and "topsecret" not in repr(conf)
+    assert "hunter2" not in str(conf.admin_token)
+
+
+def test_policies_with_defaults() -> None:
+    conf = settings.from_mapping({"policies": {"strict": {"anonymous_events": ["page"]}}})
+    assert conf.policies["strict"] == EventPolicy(anonymous_events=("page",))
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"server": {"api_keys_reload_sec": "soon"}}, "must be a number"),
+        ({"server": {"api_keys_reload_sec": 0}}, "must be positive"),
+        ({"policies": ["x"]}, "`policies` must map"),
+        ({"policies": {"p": {"modify_with_jwt": "form.submit"}}}, "must be a list of event types"),
+        ({"server": "x"}, "`server` must be a mapping"),
+    ],
+)
+def test_config_errors_say_what_to_fix(doc: dict[str, object], message: str) -> None:
+    with pytest.raises(settings.ConfigError, match=message):
+        settings.from_mapping(doc)
+
+
+def test_load_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(settings.ConfigError, match="cannot read config"):
+        settings.load(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [")
+    with pytest.raises(settings.ConfigError, match="not valid YAML"):
+        settings.load(bad)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("just a string")
+    with pytest.raises(settings.ConfigError, match="mapping at the top level"):
+        settings.load(scalar)
+
+
+def test_example_config_loads() -> None:
+    conf = settings.load(Path(__file__).parents[2] / "configs" / "eventguard.yaml")
+    assert conf.api_keys_from == "api_keys" and "default" in conf.policies

@@ -1,0 +1,101 @@
+"""Start and stop eventguard processes locally: used by `eventguard run`, the
+benchmarks and the integration tests, so all three run the real thing."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        if not self.alive():
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGTERM)
+        try:
+            self.popen.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(5)
+
+
+@dataclass
+class Stack:
+    logs: Path
+    bootstrap: str
+    prefix: str = ""
+    procs: list[Proc] = field(default_factory=list)
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Proc:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = self.logs / f"{name}.log"
+        full_env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+                    "EVENTGUARD_TOPIC_PREFIX": self.prefix, "PYTHONUNBUFFERED": "1",
+                    **(env or {})}
+        with open(log, "ab") as out:
+            popen = subprocess.Popen(
+                [sys.executable, "-m", "workers.cli", *args], stdout=out,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env,
+                start_new_session=True,
+            )
+        proc = Proc(name, popen, log)
+        self.procs.append(proc)
+        return proc
+
+    def worker(self, config: Path, name: str = "worker", env: dict[str, str] | None = None
+               ) -> Proc:
+        return self._spawn(name, ["worker", "--config", str(config), "-l", "info"], env)
+
+    def ingest(self, config: Path, port: int, name: str = "ingest") -> Proc:
+        proc = self._spawn(name, ["ingest", "--config", str(config), "--port", str(port)])
+        wait_http(f"http://127.0.0.1:{port}/health", proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+        self.procs.clear()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, proc: Proc, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise RuntimeError(f"{proc.name} exited; last lines of {proc.log}:\n{proc.tail()}")
+        with contextlib.suppress(urllib.error.URLError, OSError):
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        time.sleep(0.2)
+    raise RuntimeError(f"{proc.name} not healthy after {timeout_s:.0f}s; see {proc.log}")
