@@ -9,6 +9,7 @@ from __future__ import annotations
 import faust
 
 from workers import kafka_address, settings
+from workers.ingest.kafka_sink import max_request_size
 
 config = settings.load()
 try:
@@ -26,6 +27,7 @@ app = faust.App(
     origin="workers",
     consumer_auto_offset_reset="earliest",
     producer_acks=-1,
+    producer_max_request_size=max_request_size(config.max_body_bytes),
     topic_partitions=4,
 )
 

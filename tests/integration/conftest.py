@@ -26,6 +26,7 @@ from workers.paths import cache_dir
 
 
 PREFIX = f"it{secrets.token_hex(3)}."
+SHOP_ORIGIN = "https://www.shop.test"
 
 
 @dataclass
@@ -37,10 +38,16 @@ class Env:
     logs: Path
     stack: Stack
     secrets: dict[str, str] = field(default_factory=dict)
+    # Written in plain text straight to raw-events by a test, as a kcat user might;
+    # kept out of `secrets`, which must never appear in any topic.
+    direct_secret: str = ""
 
     def collector(self, topics: tuple[str, ...] = OUTPUT_TOPICS, from_beginning: bool = False
                   ) -> Collector:
         return Collector(self.bootstrap, topics, from_beginning, prefix=self.prefix)
+
+    def stack_logs(self) -> bytes:
+        return b"".join(p.read_bytes() for p in self.logs.glob("*.log"))
 
     def post(self, path: str, body: bytes, headers: dict[str, str] | None = None
              ) -> tuple[int, dict[str, object]]:
@@ -76,10 +83,12 @@ def write_config(path: Path, keys: list[dict[str, object]], **extra: object) -> 
 @pytest.fixture(scope="session")
 def env(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     tmp = tmp_path_factory.mktemp("stack")
-    logs = cache_dir() / "test-logs"
+    logs = cache_dir() / "test-logs" / PREFIX.rstrip(".")
     sec = {name: f"it-{name}-{secrets.token_hex(8)}" for name in ("web", "backend", "both_c",
                                                                  "both_s")}
+    direct = f"it-direct-{secrets.token_hex(8)}"
     config = write_config(tmp / "eventguard.yaml", [
+        {"id": "direct", "server_secret": direct},
         {"id": "web", "client_secret": sec["web"], "origins": ["*.shop.test", "shop.test"]},
         {"id": "backend", "server_secret": sec["backend"]},
         {"id": "both", "client_secret": sec["both_c"], "server_secret": sec["both_s"]},
@@ -89,7 +98,7 @@ def env(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[En
     try:
         worker = stack.worker(config)
         stack.ingest(config, port)
-        e = Env(bootstrap, PREFIX, f"http://127.0.0.1:{port}", config, logs, stack, sec)
+        e = Env(bootstrap, PREFIX, f"http://127.0.0.1:{port}", config, logs, stack, sec, direct)
         _wait_until_deciding(e, worker)
         yield e
     finally:

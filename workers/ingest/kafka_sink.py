@@ -15,10 +15,17 @@ from workers.ingest.server import SinkUnavailable
 log = logging.getLogger(__name__)
 
 
+def max_request_size(max_body_bytes: int) -> int:
+    """Room for the largest accepted body plus headers; topics/ sets max.message.bytes to match."""
+    return max(2 * 1024 * 1024, max_body_bytes + 64 * 1024)
+
+
 class KafkaSink:
-    def __init__(self, bootstrap: str, topic: str, send_timeout_s: float = 10.0) -> None:
+    def __init__(self, bootstrap: str, topic: str, max_body_bytes: int,
+                 send_timeout_s: float = 10.0) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
+        self.max_request_size = max_request_size(max_body_bytes)
         self.send_timeout_s = send_timeout_s
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
@@ -31,6 +38,7 @@ class KafkaSink:
                 producer = AIOKafkaProducer(
                     bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
                     linger_ms=2, request_timeout_ms=int(self.send_timeout_s * 1000),
+                    max_request_size=self.max_request_size,
                 )
                 try:
                     await asyncio.wait_for(producer.start(), self.send_timeout_s)

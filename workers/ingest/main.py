@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 def serve(conf: Settings, bootstrap: str, host: str, port: int) -> int:
     topic = conf.topic("raw-events")
-    sink = KafkaSink(bootstrap, topic)
+    sink = KafkaSink(bootstrap, topic, conf.max_body_bytes)
     app = create_app(sink, conf.max_body_bytes)
 
     async def close_sink(_: web.Application) -> None:

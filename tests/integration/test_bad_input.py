@@ -1,0 +1,62 @@
+"""Records written straight to raw-events (as kcat or a backend may) that are
+broken in every way: each becomes a rejected record plus an audit record, and
+the partition keeps flowing."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from tests.integration.conftest import Env
+from workers.auth import secrets
+
+
+def produce_and_collect(env: Env, records: list[tuple[str, bytes | None, list[tuple[str, bytes]]]]
+                        ) -> dict[str, dict[str, list[object]]]:
+    """All records share one key, so one partition: a stall would block the last one."""
+    async def go() -> dict[str, dict[str, list[object]]]:
+        async with env.collector() as col:
+            producer = AIOKafkaProducer(bootstrap_servers=env.bootstrap, acks="all",
+                                        max_request_size=4 * 1024 * 1024)
+            await producer.start()
+            try:
+                for rid, value, headers in records:
+                    await producer.send_and_wait(env.prefix + "raw-events", value, key=b"same",
+                                                 headers=[("eg-request-id", rid.encode()),
+                                                          *headers])
+            finally:
+                await producer.stop()
+            return {rid: await col.decision(rid) for rid, _, _ in records}
+    return asyncio.run(go())
+
+
+def test_garbage_never_stalls_the_partition(env: Env) -> None:
+    token = [("eg-token", env.direct_secret.encode()), ("eg-endpoint", b"s2s")]
+    digest_token = [("eg-token", secrets.digest(env.secrets["backend"]).encode()),
+                    ("eg-endpoint", b"s2s")]
+    cases = {
+        "bad-utf8": (b'{"event_type": "\xff\xfe"}', token, "malformed_event"),
+        "not-json": (b"{{{", token, "malformed_event"),
+        "deep": (b"[" * 3000 + b"]" * 3000, token, "malformed_event"),
+        "huge": (b'{"x": "' + b"a" * (1024 * 1024 + 10) + b'"}', token, "payload_too_large"),
+        "null-value": (None, token, "malformed_event"),
+        "no-endpoint": (b'{"event_type":"page"}', [("eg-token", b"x")], "malformed_event"),
+        "no-headers": (b'{"event_type":"page"}', [("eg-endpoint", b"client")],
+                       "missing_credentials"),
+        "bad-header-utf8": (b'{"event_type":"page"}',
+                            [("eg-token", b"\xff\xfe"), ("eg-endpoint", b"s2s")], "unknown_key"),
+        "wrong-types": (orjson.dumps({"event_type": {"nested": 1}, "event": [1]}), token, "ok"),
+        "plain-token-ok": (b'{"event_type":"page"}', token, "ok"),
+        "digest-token-ok": (b'{"event_type":"page"}', digest_token, "ok"),
+    }
+    prefix = secrets.generate()[:8]
+    got = produce_and_collect(env, [(f"{prefix}-{name}", value, headers)
+                                    for name, (value, headers, _) in cases.items()])
+    for name, (_, _, reason) in cases.items():
+        records = got[f"{prefix}-{name}"]
+        [audit] = records["audit-log"]
+        assert audit["reason"] == reason, (name, audit)  # type: ignore[index]
+        topic = "accepted-events" if reason == "ok" else "rejected-events"
+        assert len(records[topic]) == 1, name

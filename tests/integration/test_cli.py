@@ -1,0 +1,124 @@
+"""The commands a user types, run as processes against the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest
+
+from tests.integration.conftest import Env, write_config
+from workers.decisions import Collector
+from workers.devstack import Stack, free_port
+
+
+def cli(env: Env, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "workers.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, env=_env(env))
+
+
+def _env(env: Env, **extra: str) -> dict[str, str]:
+    return {**os.environ, "EVENTGUARD_TOPIC_PREFIX": env.prefix, **extra}
+
+
+@pytest.mark.skipif(bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")), reason="external cluster")
+def test_kafka_status_prints_the_bootstrap_address(env: Env) -> None:
+    done = cli(env, "kafka", "status")
+    assert done.returncode == 0 and done.stdout.strip() == env.bootstrap
+
+
+def test_topics_apply_is_idempotent(env: Env) -> None:
+    done = cli(env, "topics", "apply", "--config", str(env.config))
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.split()) == sorted(
+        f"{env.prefix}{t}:" if i % 2 == 0 else "ok"
+        for t in ("accepted-events", "audit-log", "auth-config", "raw-events", "rejected-events")
+        for i in range(2))
+
+
+def test_tail_prints_json_lines(env: Env) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "tail", "audit-log", "--max", "1",
+         "--config", str(env.config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=_env(env))
+    try:
+        time.sleep(3)  # tail starts at the end of the topic
+        status, body = env.post(f"/api/v1/s2s/event?token={env.secrets['backend']}",
+                                b'{"event_type":"tailed"}')
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    line = orjson.loads(out.splitlines()[0])
+    assert line["topic"] == env.prefix + "audit-log"
+    assert line["value"]["event_type"] == "tailed" and line["key"] == body["request_id"]
+
+
+def test_ingest_answers_503_while_kafka_is_unreachable(env: Env, tmp_path: Path) -> None:
+    stack = Stack(tmp_path, f"127.0.0.1:{free_port()}")  # nothing listens there
+    port = free_port()
+    proc = stack._spawn("ingest-down", ["ingest", "--config", str(env.config), "--port", str(port)])
+    try:
+        async def go() -> tuple[int, str, str, int]:
+            for _ in range(100):
+                try:
+                    async with aiohttp.ClientSession() as s, s.post(
+                        f"http://127.0.0.1:{port}/api/v1/event?token=x", data=b"{}"
+                    ) as r:
+                        body = await r.json()
+                        async with s.get(f"http://127.0.0.1:{port}/health") as h:
+                            return r.status, r.headers.get("Retry-After", ""), body["error"], \
+                                h.status
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.2)
+            raise AssertionError(f"ingest never answered:\n{proc.tail()}")
+        status, retry, error, health = asyncio.run(go())
+    finally:
+        stack.stop()
+    assert (status, retry, health) == (503, "5", 503)
+    assert error == "Kafka is unavailable; the event was not stored, retry later"
+
+
+def test_plain_faust_worker_command_works(env: Env, tmp_path: Path) -> None:
+    """`faust -A workers.app worker` as any Faust user runs it, on its own topics."""
+    prefix = env.prefix.rstrip(".") + "-faust."
+    config = write_config(tmp_path / "c.yaml", [{"id": "f", "server_secret": "faust-cli-secret"}])
+    from workers import topics
+
+    asyncio.run(topics.apply(env.bootstrap, topics.load_specs(), prefix))
+    faust = Path(sys.executable).parent / "faust"
+    stack = Stack(tmp_path, env.bootstrap, prefix)
+    log = tmp_path / "faust.log"
+    worker = subprocess.Popen(
+        [str(faust), "-A", "workers.app", "worker", "-l", "info", "--without-web"],
+        stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "EVENTGUARD_TOPIC_PREFIX": prefix, "EVENTGUARD_CONFIG": str(config),
+             "KAFKA_BOOTSTRAP_SERVERS": env.bootstrap})
+    port = free_port()
+    try:
+        stack.ingest(config, port)
+
+        async def go() -> str:
+            async with Collector(env.bootstrap, prefix=prefix) as col:
+                for _ in range(60):
+                    async with aiohttp.ClientSession() as s, s.post(
+                        f"http://127.0.0.1:{port}/api/v1/s2s/event?token=faust-cli-secret",
+                        data=b'{"event_type":"x"}') as r:
+                        rid = (await r.json())["request_id"]
+                    try:
+                        got = await col.decision(rid, timeout_s=2)
+                    except TimeoutError:
+                        continue
+                    if got.get("accepted-events"):
+                        return str(got["accepted-events"][0]["auth"]["key_id"])
+            raise AssertionError(log.read_text()[-3000:])
+        assert asyncio.run(go()) == "f"
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        stack.stop()
