@@ -8,9 +8,11 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 .PHONY: run test unit integration lint bench kafka-start kafka-stop clean
 
 $(STAMP): pyproject.toml
+	@echo "eventguard: installing into $(VENV) (log: $(VENV)/install.log)..."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install -q --upgrade pip
-	@$(BIN)/python -m pip install -q -e '.[dev]'
+	@( $(BIN)/python -m pip install --upgrade pip \
+	   && $(BIN)/python -m pip install -e '.[dev]' ) > $(VENV)/install.log 2>&1 \
+	   || { tail -n 30 $(VENV)/install.log; echo "eventguard: install failed; see $(VENV)/install.log"; exit 1; }
 	@rm -f $(VENV)/.installed-* && touch $@
 
 run: $(STAMP)

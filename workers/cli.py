@@ -89,11 +89,11 @@ def _kafka(args: argparse.Namespace, _: list[str]) -> int:
         elif args.action == "stop":
             print("Kafka stopped" if broker.stop() else "Kafka was not running")
         else:
-            state = broker.status()
-            if state is None:
+            running = broker.status()
+            if running is None:
                 print("Kafka is not running; start it with `eventguard kafka start`")
                 return 1
-            print(state.bootstrap)
+            print(running.bootstrap)
     except broker.BrokerError as exc:
         print(f"eventguard: {exc}", file=sys.stderr)
         return 1
@@ -151,7 +151,8 @@ def _bench(args: argparse.Namespace, _: list[str]) -> int:
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 if __name__ == "__main__":

@@ -52,6 +52,11 @@ class Stack:
     procs: list[Proc] = field(default_factory=list)
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Proc:
+        """An `eventguard ARGS` process."""
+        return self.process(name, [sys.executable, "-m", "workers.cli", *args], env)
+
+    def process(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
+        """Any process, in its own session, logging to `<logs>/<name>.log`."""
         self.logs.mkdir(parents=True, exist_ok=True)
         log = self.logs / f"{name}.log"
         full_env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
@@ -59,7 +64,7 @@ class Stack:
                     **(env or {})}
         with open(log, "ab") as out:
             popen = subprocess.Popen(
-                [sys.executable, "-m", "workers.cli", *args], stdout=out,
+                argv, stdout=out,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env,
                 start_new_session=True,
             )
@@ -93,9 +98,9 @@ def wait_http(url: str, proc: Proc, timeout_s: float = 60.0) -> None:
     while time.monotonic() < deadline:
         if not proc.alive():
             raise RuntimeError(f"{proc.name} exited; last lines of {proc.log}:\n{proc.tail()}")
-        with contextlib.suppress(urllib.error.URLError, OSError):
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return
+        with contextlib.suppress(urllib.error.URLError, OSError), \
+                urllib.request.urlopen(url, timeout=2) as resp:
+            if resp.status == 200:
+                return
         time.sleep(0.2)
     raise RuntimeError(f"{proc.name} not healthy after {timeout_s:.0f}s; see {proc.log}")

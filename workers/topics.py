@@ -6,6 +6,8 @@ asks for more, and sets configs that differ. It never deletes or shrinks.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,7 @@ async def apply(bootstrap: str, specs: list[TopicSpec], prefix: str = "") -> lis
             await admin.create_topics([
                 NewTopic(s.name, s.partitions, 1, topic_configs=s.config) for s in missing
             ])
+            await _wait_for_leaders(admin, [s.name for s in missing])
         lines = [f"{s.name}: created ({s.partitions} partitions)" for s in missing]
         for spec in specs:
             if spec in missing:
@@ -62,6 +65,19 @@ async def apply(bootstrap: str, specs: list[TopicSpec], prefix: str = "") -> lis
         return lines
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str],
+                            timeout_s: float = 30.0) -> None:
+    # A new partition has no leader for a moment; clients that arrive then log
+    # NotLeaderForPartition errors that look alarming and mean nothing.
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        described = await admin.describe_topics(names)
+        if all(p["leader"] >= 0 for t in described for p in t["partitions"]) and all(
+                t["partitions"] for t in described):
+            return
+        await asyncio.sleep(0.1)
 
 
 async def _reconcile(admin: AIOKafkaAdminClient, spec: TopicSpec) -> str:

@@ -24,7 +24,6 @@ from workers.devkafka import broker
 from workers.devstack import Proc, Stack, free_port
 from workers.paths import cache_dir
 
-
 PREFIX = f"it{secrets.token_hex(3)}."
 SHOP_ORIGIN = "https://www.shop.test"
 

@@ -49,7 +49,7 @@ def test_tail_prints_json_lines(env: Env) -> None:
         env=_env(env))
     try:
         time.sleep(3)  # tail starts at the end of the topic
-        status, body = env.post(f"/api/v1/s2s/event?token={env.secrets['backend']}",
+        _, body = env.post(f"/api/v1/s2s/event?token={env.secrets['backend']}",
                                 b'{"event_type":"tailed"}')
         out, _ = proc.communicate(timeout=30)
     finally:
@@ -94,11 +94,12 @@ def test_plain_faust_worker_command_works(env: Env, tmp_path: Path) -> None:
     faust = Path(sys.executable).parent / "faust"
     stack = Stack(tmp_path, env.bootstrap, prefix)
     log = tmp_path / "faust.log"
-    worker = subprocess.Popen(
-        [str(faust), "-A", "workers.app", "worker", "-l", "info", "--without-web"],
-        stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, "EVENTGUARD_TOPIC_PREFIX": prefix, "EVENTGUARD_CONFIG": str(config),
-             "KAFKA_BOOTSTRAP_SERVERS": env.bootstrap})
+    with open(log, "wb") as out:
+        worker = subprocess.Popen(
+            [str(faust), "-A", "workers.app", "worker", "-l", "info", "--without-web"],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "EVENTGUARD_TOPIC_PREFIX": prefix,
+                 "EVENTGUARD_CONFIG": str(config), "KAFKA_BOOTSTRAP_SERVERS": env.bootstrap})
     port = free_port()
     try:
         stack.ingest(config, port)

@@ -41,7 +41,8 @@ def decide_until(env: Env, secret: str, want: str, attempts: int = 40) -> list[s
 
 def test_key_published_by_any_producer_works_and_tombstone_revokes(env: Env) -> None:
     secret = secrets.generate()
-    record = {"id": "kcat", "server_secrets": [secrets.digest(secret)], "source": "kcat"}
+    record: dict[str, object] = {"id": "kcat", "server_secrets": [secrets.digest(secret)],
+                                 "source": "kcat"}
     asyncio.run(publish(env, "key/kcat", record))
     assert decide_until(env, secret, "ok")[-1] == "ok"
     asyncio.run(publish(env, "key/kcat", None))
@@ -53,7 +54,8 @@ def test_plaintext_record_is_refused_and_logged_by_key_not_secret(env: Env) -> N
     asyncio.run(publish(env, "key/leaky", {"id": "leaky", "server_secret": plain}))
     # A valid record published after the refused one proves the refused one was read.
     marker = secrets.generate()
-    asyncio.run(publish(env, "key/marker", {"id": "marker", "server_secret": secrets.digest(marker)}))
+    asyncio.run(publish(env, "key/marker",
+                        {"id": "marker", "server_secret": secrets.digest(marker)}))
     assert decide_until(env, marker, "ok")[-1] == "ok"
     assert decide_until(env, plain, "ok", attempts=3) == ["unknown_key"] * 3
     logs = env.stack_logs()

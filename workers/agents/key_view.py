@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from workers.app import _bootstrap, app, auth_state, config
+from workers.app import _bootstrap, app, config
 from workers.auth.authorize import AuthState
 from workers.keys.view import KeyView
 
-view = KeyView(auth_state.changelog_topic_name, AuthState(max_body_bytes=config.max_body_bytes))
+view = KeyView(config.auth_state_changelog, AuthState(max_body_bytes=config.max_body_bytes))
 
 
 @app.task

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from workers.auth.reasons import Reason
 
 
-class Method(str, Enum):
+class Method(StrEnum):
     CLIENT_SECRET = "client_secret"
     SERVER_SECRET = "server_secret"
     HMAC = "hmac"
     JWT = "jwt"
 
 
-class Identity(str, Enum):
+class Identity(StrEnum):
     VERIFIED = "verified"  # a valid JWT
     UNVERIFIED = "unverified"  # may change customer data without a JWT
     ANONYMOUS = "anonymous"  # must not change customer data

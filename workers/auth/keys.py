@@ -6,12 +6,12 @@ Times are seconds since the epoch (floats); the caller hands in `now`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from workers.auth import secrets
 
 
-class SecretKind(str, Enum):
+class SecretKind(StrEnum):
     CLIENT = "client"  # browser key, /api/v1/event
     SERVER = "server"  # backend key, /api/v1/s2s/event
 

@@ -6,10 +6,10 @@ keeping their own lists of codes.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     # (value, scope, description). scope "request": decided once for the whole
     # request (credentials, size); "event": decided per event in a batch.
     OK = ("ok", "event", "accepted")
@@ -18,7 +18,9 @@ class Reason(str, Enum):
     WRONG_ENDPOINT = (
         "wrong_endpoint", "request", "a client secret on /s2s, or a server secret on /event"
     )
-    ORIGIN_NOT_ALLOWED = ("origin_not_allowed", "request", "Origin missing or not in the key's list")
+    ORIGIN_NOT_ALLOWED = (
+        "origin_not_allowed", "request", "Origin missing or not in the key's list"
+    )
     KEY_DISABLED = ("key_disabled", "request", "the key is disabled")
     KEY_EXPIRED = ("key_expired", "request", "the key (or this secret) is past its expiry")
     EVENT_NOT_ALLOWED = ("event_not_allowed", "event", "event type not in the key's allowed_events")

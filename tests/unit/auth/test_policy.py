@@ -22,7 +22,8 @@ P = EventPolicy(anonymous_events=("page",), modify_without_jwt=("login", "both")
         (None, False, (Reason.ANONYMOUS_NOT_ALLOWED, None)),
     ],
 )
-def test_table(etype: str | None, jwt_valid: bool, expected: tuple[Reason, Identity | None]) -> None:
+def test_table(etype: str | None, jwt_valid: bool,
+               expected: tuple[Reason, Identity | None]) -> None:
     assert P.decide(etype, jwt_valid) == expected
 
 

@@ -40,7 +40,8 @@ def test_bearer_is_a_jwt_not_an_api_secret() -> None:
 
 def test_bad_basic_auth_is_ignored() -> None:
     assert tokens.api_secret([], {"authorization": "Basic !!notbase64"}) is None
-    assert tokens.api_secret([], {"authorization": "Basic " + base64.b64encode(b"\xff").decode()}) is None
+    not_utf8 = "Basic " + base64.b64encode(b"\xff").decode()
+    assert tokens.api_secret([], {"authorization": not_utf8}) is None
 
 
 def test_without_secrets_drops_token_and_p_params() -> None:

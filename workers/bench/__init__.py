@@ -1,0 +1,2 @@
+"""Benchmarks that print numbers and ratios (`eventguard bench ...`). Never used by tests
+as timed assertions: these machines are shared and noisy."""
