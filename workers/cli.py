@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from workers import kafka_address, settings
+from workers.keys import commands as keys_commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--port", type=int, default=8001)
     r.add_argument("--no-wait", action="store_true", help="exit after the samples")
     r.set_defaults(func=_run)
+
+    keys_commands.register(sub)
 
     b = sub.add_parser("bench", help="benchmarks that print numbers and ratios")
     b.add_argument("what", choices=["pipeline"])

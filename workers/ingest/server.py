@@ -16,6 +16,7 @@ import orjson
 from aiohttp import web
 
 from workers.ingest import metadata
+from workers.ingest.admin import AdminAPI
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,14 @@ SINK: web.AppKey[Sink] = web.AppKey("sink")
 LIMIT = web.AppKey("max_body_bytes", int)
 
 
-def create_app(sink: Sink, max_body_bytes: int) -> web.Application:
+def create_app(sink: Sink, max_body_bytes: int, admin: AdminAPI | None = None
+               ) -> web.Application:
     app = web.Application(client_max_size=max_body_bytes, middlewares=[_cors])
     app[SINK] = sink
     app[LIMIT] = max_body_bytes
     app.router.add_get("/health", _health)
+    if admin is not None:
+        admin.add_routes(app)  # before the catch-all POST route
     app.router.add_route("OPTIONS", "/{tail:.*}", _preflight)
     app.router.add_post("/{tail:.*}", _event)
     return app

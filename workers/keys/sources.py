@@ -62,11 +62,12 @@ class ConfigSource:
     async def _read(self) -> Snapshot:
         conf = settings_mod.load(self.path) if self.path else settings_mod.from_mapping({})
         value = conf.api_keys
+        # The config file owns whatever its api_keys points at: switching from
+        # a file to a URL replaces the keys instead of orphaning the old ones.
         source = CONFIG_SOURCE
         payload = b""
         if jitsu.is_remote(value):
             url = str(value).strip()
-            source = display_url(url)
             payload = await self._fetch(url)
             value = parse_payload(payload, url)
         digest = hashlib.sha256(

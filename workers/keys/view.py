@@ -34,9 +34,10 @@ class KeyView:
         try:
             apply(self.state, record_key, value)
         except records.InvalidRecord as exc:
-            log.warning("auth-state: skipped a record: %s", exc)
+            log.warning("%s: skipped a record: %s", self.topic, exc)
 
-    async def run(self, bootstrap: str) -> None:
+    async def run(self, bootstrap: str, follow: bool = True) -> None:
+        """Read the topic from the beginning; with `follow`, keep reading forever."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
             fetch_max_wait_ms=50, auto_offset_reset="earliest",
@@ -51,10 +52,12 @@ class KeyView:
             end = (await consumer.end_offsets([tp]))[tp]
             while True:
                 if not self.ready.is_set() and await consumer.position(tp) >= end:
-                    log.info("auth-state: %d keys loaded", len(self.state.keys))
+                    log.info("%s: %d keys loaded", self.topic, len(self.state.keys))
                     self.ready.set()
                     async with self.changed:
                         self.changed.notify_all()
+                    if not follow:
+                        return
                 batches = await consumer.getmany(tp, timeout_ms=200, max_records=1000)
                 for msg in batches.get(tp, []):
                     self.on_record(msg.key, msg.value)

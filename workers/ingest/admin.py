@@ -1,0 +1,172 @@
+"""The admin HTTP API (`/api/v1/admin/...`): the `eventguard keys` operations over HTTP.
+
+Every call needs `server.admin_token`, from query `token` or header
+`X-Admin-Token`; with no admin token configured every call is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import orjson
+from aiohttp import web
+from aiokafka.errors import KafkaError
+
+from workers.auth import secrets
+from workers.auth.authorize import AuthState
+from workers.keys import admin
+from workers.keys.admin import Change
+
+PREFIX = "/api/v1/admin"
+READY_TIMEOUT_S = 10.0
+
+
+class Store(Protocol):
+    @property
+    def state(self) -> AuthState: ...
+    async def follow(self) -> None: ...
+    async def publish(self, change: Change) -> None: ...
+
+
+Handler = Callable[["AdminAPI", web.Request], Awaitable[web.Response]]
+
+
+class AdminAPI:
+    def __init__(self, store: Store, admin_token: str | None, seal: Callable[[str], str]) -> None:
+        self.store = store
+        self.token_digest = secrets.digest(admin_token) if admin_token else None
+        self.seal = seal
+        self._following: asyncio.Task[None] | None = None
+
+    def add_routes(self, app: web.Application) -> None:
+        for method, path, handler in (
+            ("GET", "/keys", AdminAPI.list_keys), ("POST", "/keys", AdminAPI.add),
+            ("GET", "/keys/{id}", AdminAPI.show), ("DELETE", "/keys/{id}", AdminAPI.revoke),
+            ("POST", "/keys/{id}/rotate", AdminAPI.rotate),
+            ("POST", "/keys/{id}/disable", AdminAPI.disable),
+            ("POST", "/keys/{id}/enable", AdminAPI.enable),
+            ("POST", "/keys/{id}/check", AdminAPI.check),
+            ("POST", "/secrets", AdminAPI.gen),
+        ):
+            app.router.add_route(method, PREFIX + path, self._guarded(handler))
+
+    def _guarded(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def run(request: web.Request) -> web.Response:
+            if self.token_digest is None:
+                return _error(403, "the admin API is off; set server.admin_token in the config")
+            given = request.query.get("token") or request.headers.get("X-Admin-Token") or ""
+            if not given or not secrets.same(secrets.digest(given), self.token_digest):
+                return _error(401, "admin token missing or wrong (query token or X-Admin-Token)")
+            try:
+                return await handler(self, request)
+            except admin.KeyOpError as exc:
+                return _error(exc.status, str(exc))
+            except (TimeoutError, KafkaError, OSError):
+                return _error(503, "Kafka is unavailable; no key was changed, retry later",
+                              {"Retry-After": "5"})
+        return run
+
+    async def _keys(self) -> Any:
+        if self._following is None or (self._following.done()
+                                       and self._following.exception() is not None):
+            self._following = asyncio.ensure_future(self.store.follow())
+        await asyncio.wait_for(asyncio.shield(self._following), READY_TIMEOUT_S)
+        return self.store.state.keys
+
+    async def _publish(self, change: Change, status: int = 200) -> web.Response:
+        await asyncio.wait_for(self.store.publish(change), READY_TIMEOUT_S)
+        keys = self.store.state.keys
+        body: dict[str, Any] = {"status": "ok", "message": change.message}
+        changed = [keys.get(r.id) for r in change.upserts]
+        body["keys"] = [admin.describe(r) for r in changed if r is not None]
+        if change.shown:
+            body["secrets"] = change.shown  # shown once, to the operator who asked
+        return _json(body, status)
+
+    async def list_keys(self, request: web.Request) -> web.Response:
+        keys = await self._keys()
+        return _json({"keys": [admin.describe(r) for r in sorted(keys.records(),
+                                                                   key=lambda r: r.id)]})
+
+    async def show(self, request: web.Request) -> web.Response:
+        record = (await self._keys()).get(request.match_info["id"])
+        if record is None:
+            raise admin.NoSuchKey(f"no key {request.match_info['id']}")
+        return _json(admin.describe(record))
+
+    async def add(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        change = admin.add(
+            await self._keys(), _str(body, "id"), now=time.time(), seal=self.seal,
+            source="admin", client=body.get("client") is True, server=body.get("server") is True,
+            access=body.get("access") is True, origins=_strs(body, "origins"),
+            allowed_events=_strs(body, "allowed_events"),
+            jwt_providers=_strs(body, "jwt_providers"), policy=body.get("policy") or None)
+        return await self._publish(change, 201)
+
+    async def rotate(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        overlap = body.get("overlap_s", admin.DEFAULT_OVERLAP_S)
+        if not isinstance(overlap, int | float) or isinstance(overlap, bool):
+            raise admin.KeyOpError("overlap_s must be a number of seconds")
+        change = admin.rotate(await self._keys(), request.match_info["id"],
+                              str(body.get("kind") or "client"), now=time.time(),
+                              seal=self.seal, overlap_s=float(overlap))
+        return await self._publish(change)
+
+    async def revoke(self, request: web.Request) -> web.Response:
+        return await self._publish(admin.revoke(await self._keys(), request.match_info["id"]))
+
+    async def disable(self, request: web.Request) -> web.Response:
+        return await self._publish(
+            admin.set_disabled(await self._keys(), request.match_info["id"], True))
+
+    async def enable(self, request: web.Request) -> web.Response:
+        return await self._publish(
+            admin.set_disabled(await self._keys(), request.match_info["id"], False))
+
+    async def check(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        reason, detail = admin.check(await self._keys(), request.match_info["id"],
+                                     _str(body, "secret"), time.time())
+        return _json({"valid": reason.accepted, "reason": reason.value, "detail": detail})
+
+    async def gen(self, request: web.Request) -> web.Response:
+        return _json({"secret": secrets.generate()})
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    try:
+        doc = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError:
+        raise admin.KeyOpError("body must be a JSON object") from None
+    if not isinstance(doc, dict):
+        raise admin.KeyOpError("body must be a JSON object")
+    return doc
+
+
+def _str(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise admin.KeyOpError(f"`{name}` must be a non-empty string")
+    return value
+
+
+def _strs(body: dict[str, Any], name: str) -> list[str]:
+    value = body.get(name) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise admin.KeyOpError(f"`{name}` must be a list of strings")
+    return value
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps({"status": "error", "error": message}), status=status,
+                        headers=headers, content_type="application/json")
