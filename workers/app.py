@@ -41,8 +41,6 @@ accepted_events = _topic("accepted-events")
 rejected_events = _topic("rejected-events")
 audit_log = _topic("audit-log")
 auth_config = _topic("auth-config")
-
-# Validated auth-config records by record key (`key/<id>`, `policy/<name>`).
-# One partition, like auth-config. Every worker reads its changelog whole
-# (workers/agents/key_view.py) instead of relying on GlobalTable.
-auth_state = app.Table("auth-state", key_type=bytes, value_type=bytes, partitions=1)
+# The key table's changelog: validated auth-config records, read whole by every
+# worker. Not a faust.Table: see docs/architecture.md, "The key table".
+auth_state = _topic("auth-state")

@@ -64,7 +64,7 @@ def run(config_arg: str | None, port: int, wait: bool = True) -> int:
 
 
 async def _demo(conf: settings.Settings, bootstrap: str, url: str, wait: bool) -> None:
-    view = KeyView(conf.auth_state_changelog)
+    view = KeyView(conf.topic("auth-state"))
     task = asyncio.create_task(view.run(bootstrap))
     print("Worker: waiting for the keys to reach the key table...", flush=True)
     if not await view.wait_for(lambda st: len(st.keys) > 0, timeout=90):

@@ -58,11 +58,6 @@ class Settings:
         return self.topic_prefix + name
 
     @property
-    def auth_state_changelog(self) -> str:
-        """Faust names a table's changelog `<app id>-<table>-changelog`."""
-        return f"{self.app_id}-auth-state-changelog"
-
-    @property
     def app_id(self) -> str:
         """The Faust app id: the consumer group and the prefix of internal topics."""
         return f"{self.topic_prefix}{APP_NAME}"

@@ -1,4 +1,4 @@
-"""auth-config -> apply_config agent -> auth-state table -> every decision."""
+"""auth-config -> apply_config agent -> auth-state (the key table) -> every decision."""
 
 from __future__ import annotations
 

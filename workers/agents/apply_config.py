@@ -1,4 +1,10 @@
-"""auth-config -> auth-state table: validate each record, refuse plaintext secrets."""
+"""auth-config -> auth-state: validate each record, refuse plaintext secrets.
+
+auth-state is the key table's changelog, written here in auth-config's order;
+every worker reads it whole (workers/keys/view.py). Faust commits the
+auth-config offset only after the producer flushed, so a crash re-applies a
+record (idempotent) and never skips one.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from workers.keys import records
 from workers.keys.apply import validate
 
 log = logging.getLogger(__name__)
+AUTH_STATE = auth_state.get_topic_name()
 
 
 @app.agent(auth_config)
@@ -17,14 +24,10 @@ async def apply_config(stream: Any) -> None:
     async for event in stream.events():
         key: bytes = event.message.key or b""
         value: bytes | None = event.message.value
-        record_key = key.decode("utf-8", "replace")
         try:
-            validate(record_key, value)
+            validate(key.decode("utf-8", "replace"), value)
         except records.InvalidRecord as exc:
             # The message names the record key and field, never the secret.
             log.error("auth-config: refused %s", exc)
             continue
-        if value is None:
-            auth_state.pop(key, None)
-        else:
-            auth_state[key] = value
+        await app.producer.send(AUTH_STATE, key, value, None, None, None)

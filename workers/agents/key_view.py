@@ -6,7 +6,7 @@ from workers.app import _bootstrap, app, config
 from workers.auth.authorize import AuthState
 from workers.keys.view import KeyView
 
-view = KeyView(config.auth_state_changelog, AuthState(max_body_bytes=config.max_body_bytes))
+view = KeyView(config.topic("auth-state"), AuthState(max_body_bytes=config.max_body_bytes))
 
 
 @app.task

@@ -48,6 +48,7 @@ class ConfigSource:
         self.seal = seal
         self.http_timeout_s = http_timeout_s
         self.last: Snapshot | None = None
+        self._url: str | None = None
         self._last_modified: str | None = None
         self._payload: bytes | None = None
 
@@ -87,6 +88,8 @@ class ConfigSource:
                 return path.read_bytes()
             except OSError as exc:
                 raise SourceError(f"cannot read {path}: {exc.strerror}") from None
+        if url != self._url:  # the config now names another URL: its 304s mean nothing here
+            self._url, self._last_modified, self._payload = url, None, None
         headers = {"If-Modified-Since": self._last_modified} if self._last_modified else {}
         timeout = aiohttp.ClientTimeout(total=self.http_timeout_s)
         try:

@@ -1,10 +1,9 @@
-"""A complete, live read view of the auth-state table, for one process.
+"""A complete, live read view of the key table, for one process.
 
-The table's changelog has one partition. Each worker reads all of it with its
-own group-less consumer, from the beginning, and keeps reading, so every worker
-sees every key within a fetch interval whatever partitions it was assigned.
-This replaces Faust's GlobalTable, whose recovery is known to loop (see
-docs/architecture.md).
+The table's changelog (auth-state) has one partition. Each worker reads all of
+it with its own group-less consumer, from the beginning, and keeps reading, so
+every worker sees every key within a fetch interval whatever partitions it was
+assigned (see docs/architecture.md, "The key table").
 """
 
 from __future__ import annotations
