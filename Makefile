@@ -38,6 +38,7 @@ bench: $(STAMP)
 	@$(BIN)/eventguard kafka start
 	@$(BIN)/eventguard topics apply >/dev/null
 	$(BIN)/eventguard bench pipeline
+	$(BIN)/eventguard bench propagation
 
 kafka-start: $(STAMP)
 	@$(BIN)/eventguard kafka start

@@ -69,9 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     keys_commands.register(sub)
 
     b = sub.add_parser("bench", help="benchmarks that print numbers and ratios")
-    b.add_argument("what", choices=["pipeline"])
+    b.add_argument("what", choices=["pipeline", "propagation"])
     b.add_argument("--config")
-    b.add_argument("-n", "--events", type=int, default=20000)
+    b.add_argument("-n", "--events", type=int, default=20000, help="pipeline: events")
+    b.add_argument("--trials", type=int, default=20, help="propagation: key changes")
     b.set_defaults(func=_bench)
     return p
 
@@ -147,9 +148,11 @@ def _run(args: argparse.Namespace, _: list[str]) -> int:
 
 
 def _bench(args: argparse.Namespace, _: list[str]) -> int:
-    from workers.bench import pipeline
+    from workers.bench import pipeline, propagation
 
     bootstrap = kafka_address.bootstrap(settings.load())
+    if args.what == "propagation":
+        return asyncio.run(propagation.run(bootstrap, args.trials))
     return asyncio.run(pipeline.run(bootstrap, args.events))
 
 

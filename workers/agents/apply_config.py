@@ -16,7 +16,6 @@ from workers.keys import records
 from workers.keys.apply import validate
 
 log = logging.getLogger(__name__)
-AUTH_STATE = auth_state.get_topic_name()
 
 
 @app.agent(auth_config)
@@ -30,4 +29,7 @@ async def apply_config(stream: Any) -> None:
             # The message names the record key and field, never the secret.
             log.error("auth-config: refused %s", exc)
             continue
-        await app.producer.send(AUTH_STATE, key, value, None, None, None)
+        # Through Faust's topic send, not app.producer.send: with the latter, the
+        # worker holding auth-config stopped processing every partition after a
+        # rebalance (reproduced by `eventguard bench propagation`).
+        await auth_state.send(key=key, value=value)

@@ -77,11 +77,11 @@ def authenticate(request: RawRequest, keys: KeyIndex, now: float) -> Authenticat
         if request.jwt is None and request.access_key is None:
             return Refused(Reason.MISSING_CREDENTIALS, "no API secret in the request")
         return Refused(Reason.MISSING_CREDENTIALS, "this endpoint needs an API secret")
-    match = keys.match_secret(request.token)
+    wanted = _ENDPOINT_KIND[request.endpoint or "client"]
+    match = keys.match_secret(request.token, prefer=wanted)
     if match is None:
         return Refused(Reason.UNKNOWN_KEY, "no key has this secret")
     key, method = match.key, _METHOD[match.kind]
-    wanted = _ENDPOINT_KIND[request.endpoint or "client"]
     if match.kind is not wanted:
         where = "/api/v1/s2s/event" if match.kind is SecretKind.SERVER else "/api/v1/event"
         return Refused(Reason.WRONG_ENDPOINT, f"a {match.kind.value} secret belongs on {where}",

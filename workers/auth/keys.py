@@ -62,7 +62,10 @@ class KeyIndex:
     """Every key, indexed by id and by secret digest. Mutated by the key view."""
 
     _by_id: dict[str, KeyRecord] = field(default_factory=dict)
-    _by_digest: dict[str, tuple[str, SecretKind]] = field(default_factory=dict)
+    # One digest may belong to several (key, kind) pairs: a key whose client and
+    # server secret are the same (Jitsu's single-secret keys), or two keys that
+    # share a secret. Removing one must not unindex the other.
+    _by_digest: dict[str, set[tuple[str, SecretKind]]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -78,7 +81,7 @@ class KeyIndex:
         self._by_id[record.id] = record
         for kind in SecretKind:
             for ref in record.secrets_of(kind):
-                self._by_digest[ref.digest] = (record.id, kind)
+                self._by_digest.setdefault(ref.digest, set()).add((record.id, kind))
 
     def remove(self, key_id: str) -> None:
         old = self._by_id.pop(key_id, None)
@@ -86,15 +89,20 @@ class KeyIndex:
             return
         for kind in SecretKind:
             for ref in old.secrets_of(kind):
-                if self._by_digest.get(ref.digest, (None, None))[0] == key_id:
-                    del self._by_digest[ref.digest]
+                owners = self._by_digest.get(ref.digest, set())
+                owners.discard((key_id, kind))
+                if not owners:
+                    self._by_digest.pop(ref.digest, None)
 
-    def match_secret(self, token_digest: str) -> SecretMatch | None:
-        hit = self._by_digest.get(token_digest)
-        if hit is None:
+    def match_secret(self, token_digest: str, prefer: SecretKind | None = None
+                     ) -> SecretMatch | None:
+        """The key holding this secret; of several, one of kind `prefer`, then by id."""
+        owners = self._by_digest.get(token_digest)
+        if not owners:
             return None
-        record = self._by_id[hit[0]]
-        for ref in record.secrets_of(hit[1]):
-            if secrets.same(ref.digest, token_digest):
-                return SecretMatch(record, hit[1], ref)
+        for key_id, kind in sorted(owners, key=lambda o: (o[1] is not prefer, o[0], o[1])):
+            record = self._by_id[key_id]
+            for ref in record.secrets_of(kind):
+                if secrets.same(ref.digest, token_digest):
+                    return SecretMatch(record, kind, ref)
         return None

@@ -97,7 +97,8 @@ async def _event(request: web.Request) -> web.Response:
     except SinkUnavailable:
         return _error(503, "Kafka is unavailable; the event was not stored, retry later",
                       {"Retry-After": RETRY_AFTER_S})
-    return web.json_response({"status": "ok", "request_id": record.key.decode()},
+    # The request id, not the record key: a signed request is keyed by its nonce.
+    return web.json_response({"status": "ok", "request_id": request_id},
                              dumps=_dumps)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import sys
 import time
 from typing import Any
@@ -24,8 +25,12 @@ def register(sub: Any) -> None:
     k = sub.add_parser("keys", help="add, rotate, revoke and inspect keys (auth-config)")
     k.add_argument("--config")
     ops = k.add_subparsers(dest="op", required=True)
-    ops.add_parser("gen", help="print a new high-entropy secret")
-    a = ops.add_parser("add", help="add a key with new secrets (shown once)")
+    # `--config` is taken after the operation too (`keys add ID --config F`).
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument("--config", default=argparse.SUPPRESS)
+    add = functools.partial(ops.add_parser, parents=[config])
+    add("gen", help="print a new high-entropy secret")
+    a = add("add", help="add a key with new secrets (shown once)")
     a.add_argument("id")
     a.add_argument("--client", action="store_true", help="a browser secret (/api/v1/event)")
     a.add_argument("--server", action="store_true", help="a backend secret (/api/v1/s2s/event)")
@@ -34,16 +39,16 @@ def register(sub: Any) -> None:
     a.add_argument("--allow", action="append", default=[], help="allowed event type")
     a.add_argument("--jwt-provider", action="append", default=[])
     a.add_argument("--policy")
-    r = ops.add_parser("rotate", help="a new secret; the old ones keep working for --overlap")
+    r = add("rotate", help="a new secret; the old ones keep working for --overlap")
     r.add_argument("id")
     r.add_argument("--kind", choices=["client", "server", "access"], default="client")
     r.add_argument("--overlap", type=float, default=admin.DEFAULT_OVERLAP_S,
                    help="seconds the previous secrets stay valid (default 86400)")
     for name, text in (("revoke", "delete the key everywhere"), ("disable", "refuse its events"),
                        ("enable", "accept its events again"), ("show", "one key, no secrets")):
-        ops.add_parser(name, help=text).add_argument("id")
-    ops.add_parser("list", help="every key, no secrets")
-    c = ops.add_parser("check", help="is SECRET valid for key ID now? (exit 0 yes, 1 no)")
+        add(name, help=text).add_argument("id")
+    add("list", help="every key, no secrets")
+    c = add("check", help="is SECRET valid for key ID now? (exit 0 yes, 1 no)")
     c.add_argument("id")
     c.add_argument("secret", help="the secret, or - to read it from standard input")
     k.set_defaults(func=main)

@@ -15,7 +15,7 @@ import orjson
 
 from workers.auth import secrets
 from workers.auth.keys import KeyRecord, SecretRef
-from workers.keys.records import InvalidRecord, from_time
+from workers.keys.records import InvalidRecord, from_time, to_bool
 
 DEFAULT_KEY_ID = "defaultid"
 Seal = Callable[[str], str]
@@ -104,7 +104,7 @@ def _record(item: Any, seal: Seal, source: str, n: int) -> KeyRecord:
             allowed_events=_strings(item, "allowed_events", where),
             jwt_providers=_strings(item, "jwt_providers", where),
             policy=str(item["policy"]) if item.get("policy") else None,
-            disabled=bool(item.get("disabled", False)),
+            disabled=to_bool(where, "disabled", item.get("disabled")),
             expires_at=from_time(where, item.get("expires_at")),
             source=source,
         )

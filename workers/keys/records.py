@@ -73,7 +73,7 @@ def decode_key(record_key: str, value: Mapping[str, Any]) -> KeyRecord:
         allowed_events=_strings(record_key, value, "allowed_events"),
         jwt_providers=_strings(record_key, value, "jwt_providers"),
         policy=_opt_str(record_key, value, "policy"),
-        disabled=bool(value.get("disabled", False)),
+        disabled=to_bool(record_key, "disabled", value.get("disabled")),
         expires_at=from_time(record_key, value.get("expires_at")),
         source=str(value.get("source") or "unknown"),
         created_at=from_time(record_key, value.get("created_at")),
@@ -114,6 +114,15 @@ def to_rfc3339(epoch: float | None) -> str | None:
         return None
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace(
         "+00:00", "Z")
+
+
+def to_bool(record_key: str, field: str, value: Any) -> bool:
+    """A JSON boolean; absent is false. `"false"` must not disable a key by being truthy."""
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidRecord(f"{record_key}: {field} must be true or false, not {value!r}")
+    return value
 
 
 def from_time(record_key: str, value: Any) -> float | None:

@@ -170,3 +170,23 @@ def test_present_jwt_without_provider_is_rejected_never_downgraded() -> None:
 def test_wrong_types_in_event_fields_do_not_crash() -> None:
     [d] = decide(req({"event_type": ["x"], "event": 5, "type": None}), state(key()), NOW)
     assert d.reason is Reason.OK and d.event_type is None
+
+
+def test_one_secret_for_both_endpoints_works_on_both() -> None:
+    """Jitsu's single-secret keys, and the generated `defaultid` key."""
+    both = key(client_secrets=(SecretRef(secrets.digest("same")),),
+               server_secrets=(SecretRef(secrets.digest("same")),))
+    st = state(both)
+    [browser] = decide(req(token="same"), st, NOW)
+    [backend] = decide(req(token="same", endpoint="s2s"), st, NOW)
+    assert (browser.reason, browser.method) == (Reason.OK, Method.CLIENT_SECRET)
+    assert (backend.reason, backend.method) == (Reason.OK, Method.SERVER_SECRET)
+
+
+def test_removing_one_key_keeps_another_key_with_the_same_secret() -> None:
+    st = state(key(id="a"), key(id="b"))
+    st.keys.remove("a")
+    [d] = decide(req(), st, NOW)
+    assert (d.reason, d.key_id) == (Reason.OK, "b")
+    st.keys.remove("b")
+    assert one(req(), st)[0] is Reason.UNKNOWN_KEY

@@ -69,3 +69,11 @@ def test_policy_round_trip() -> None:
     key, value = records.encode_policy("strict", p)
     assert key == b"policy/strict"
     assert records.decode_policy("policy/strict", orjson.loads(value)) == p
+
+
+def test_disabled_must_be_a_boolean_never_a_truthy_string() -> None:
+    digest = secrets.digest("s")
+    ok = records.decode_key("key/a", {"id": "a", "server_secrets": [digest], "disabled": False})
+    assert ok.disabled is False
+    with pytest.raises(records.InvalidRecord, match="disabled must be true or false"):
+        records.decode_key("key/a", {"id": "a", "server_secrets": [digest], "disabled": "false"})
