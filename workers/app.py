@@ -10,6 +10,7 @@ import faust
 
 from workers import kafka_address, settings
 from workers.ingest.kafka_sink import max_request_size
+from workers.paths import cache_dir
 
 config = settings.load()
 try:
@@ -17,16 +18,22 @@ try:
 except kafka_address.NoBroker as exc:
     raise SystemExit(f"eventguard: {exc}") from None
 
+# Faust's default is `<app id>-data/` in the working directory.
+_datadir = cache_dir() / "faust" / config.app_id
+_datadir.mkdir(parents=True, exist_ok=True)
+
 app = faust.App(
     config.app_id,
     broker=kafka_address.faust_urls(_bootstrap),
     store="memory://",
+    datadir=str(_datadir),
     key_serializer="raw",
     value_serializer="raw",
     autodiscover=["workers.agents"],
     origin="workers",
     consumer_auto_offset_reset="earliest",
     producer_acks=-1,
+    producer_linger_ms=5,  # batch the per-event sends: many tiny produce requests cost more
     producer_max_request_size=max_request_size(config.max_body_bytes),
     topic_partitions=4,
 )
