@@ -165,6 +165,7 @@ def _print_next_steps(url: str, samples: list[Sample]) -> None:
         origin_flag = f" -H 'Origin: {origin}'" if origin else ""
         print(f"  curl -s '{url}{first.path}'{origin_flag} -d '{{\"event_type\":\"page\"}}'")
     print("  .venv/bin/eventguard tail accepted-events     (or rejected-events, audit-log)")
+    print("  .venv/bin/eventguard keys add mykey --client  (a new key, live on the worker in ms)")
 
 
 def _write_empty_config() -> Path:
