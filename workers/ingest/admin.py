@@ -17,6 +17,7 @@ from aiokafka.errors import KafkaError
 
 from workers.auth import secrets
 from workers.auth.authorize import AuthState
+from workers.ingest.responses import error, json
 from workers.keys import admin
 from workers.keys.admin import Change
 
@@ -56,16 +57,16 @@ class AdminAPI:
     def _guarded(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def run(request: web.Request) -> web.Response:
             if self.token_digest is None:
-                return _error(403, "the admin API is off; set server.admin_token in the config")
+                return error(403, "the admin API is off; set server.admin_token in the config")
             given = request.query.get("token") or request.headers.get("X-Admin-Token") or ""
             if not given or not secrets.same(secrets.digest(given), self.token_digest):
-                return _error(401, "admin token missing or wrong (query token or X-Admin-Token)")
+                return error(401, "admin token missing or wrong (query token or X-Admin-Token)")
             try:
                 return await handler(self, request)
             except admin.KeyOpError as exc:
-                return _error(exc.status, str(exc))
+                return error(exc.status, str(exc))
             except (TimeoutError, KafkaError, OSError):
-                return _error(503, "Kafka is unavailable; no key was changed, retry later",
+                return error(503, "Kafka is unavailable; no key was changed, retry later",
                               {"Retry-After": "5"})
         return run
 
@@ -84,18 +85,18 @@ class AdminAPI:
         body["keys"] = [admin.describe(r) for r in changed if r is not None]
         if change.shown:
             body["secrets"] = change.shown  # shown once, to the operator who asked
-        return _json(body, status)
+        return json(body, status)
 
     async def list_keys(self, request: web.Request) -> web.Response:
         keys = await self._keys()
-        return _json({"keys": [admin.describe(r) for r in sorted(keys.records(),
+        return json({"keys": [admin.describe(r) for r in sorted(keys.records(),
                                                                    key=lambda r: r.id)]})
 
     async def show(self, request: web.Request) -> web.Response:
         record = (await self._keys()).get(request.match_info["id"])
         if record is None:
             raise admin.NoSuchKey(f"no key {request.match_info['id']}")
-        return _json(admin.describe(record))
+        return json(admin.describe(record))
 
     async def add(self, request: web.Request) -> web.Response:
         body = await _body(request)
@@ -132,10 +133,10 @@ class AdminAPI:
         body = await _body(request)
         reason, detail = admin.check(await self._keys(), request.match_info["id"],
                                      _str(body, "secret"), time.time())
-        return _json({"valid": reason.accepted, "reason": reason.value, "detail": detail})
+        return json({"valid": reason.accepted, "reason": reason.value, "detail": detail})
 
     async def gen(self, request: web.Request) -> web.Response:
-        return _json({"secret": secrets.generate()})
+        return json({"secret": secrets.generate()})
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -161,12 +162,3 @@ def _strs(body: dict[str, Any], name: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise admin.KeyOpError(f"`{name}` must be a list of strings")
     return value
-
-
-def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
-
-
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps({"status": "error", "error": message}), status=status,
-                        headers=headers, content_type="application/json")

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from workers.ingest import metadata
 from workers.ingest.admin import AdminAPI
+from workers.ingest.responses import error, json
 
 log = logging.getLogger(__name__)
 
@@ -66,20 +67,20 @@ def endpoint_for(path: str) -> str | None:
 async def _event(request: web.Request) -> web.Response:
     endpoint = endpoint_for(request.path)
     if endpoint is None:
-        return _error(404, f"no endpoint {request.path}; post events to /api/v1/event "
+        return error(404, f"no endpoint {request.path}; post events to /api/v1/event "
                            "or /api/v1/s2s/event")
     limit = request.app[LIMIT]
     if request.content_length is not None and request.content_length > limit:
-        return _error(413, f"body is {request.content_length} bytes; the limit is {limit}")
+        return error(413, f"body is {request.content_length} bytes; the limit is {limit}")
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        return _error(413, f"body is over the limit of {limit} bytes")
+        return error(413, f"body is over the limit of {limit} bytes")
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         problem = "not valid UTF-8" if "UTF-8" in str(exc) else "not valid JSON"
-        return _error(400, f"body is {problem}; send a JSON object or array")
+        return error(400, f"body is {problem}; send a JSON object or array")
     request_id = uuid.uuid4().hex
     record = metadata.build(
         endpoint=endpoint,
@@ -95,17 +96,16 @@ async def _event(request: web.Request) -> web.Response:
     try:
         await request.app[SINK].send(record)
     except SinkUnavailable:
-        return _error(503, "Kafka is unavailable; the event was not stored, retry later",
+        return error(503, "Kafka is unavailable; the event was not stored, retry later",
                       {"Retry-After": RETRY_AFTER_S})
     # The request id, not the record key: a signed request is keyed by its nonce.
-    return web.json_response({"status": "ok", "request_id": request_id},
-                             dumps=_dumps)
+    return json({"status": "ok", "request_id": request_id})
 
 
 async def _health(request: web.Request) -> web.Response:
     if await request.app[SINK].healthy():
-        return web.json_response({"status": "ok"})
-    return _error(503, "Kafka is unreachable", {"Retry-After": RETRY_AFTER_S})
+        return json({"status": "ok"})
+    return error(503, "Kafka is unreachable", {"Retry-After": RETRY_AFTER_S})
 
 
 async def _preflight(request: web.Request) -> web.Response:
@@ -138,12 +138,3 @@ def _client_ip(request: web.Request) -> str | None:
     if forwarded:
         return forwarded.split(",", 1)[0].strip()
     return request.remote
-
-
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"status": "error", "error": message}, status=status,
-                             headers=headers, dumps=_dumps)
-
-
-def _dumps(value: object) -> str:
-    return orjson.dumps(value).decode()
