@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from workers import kafka_address, settings
+from workers import send as send_command
 from workers.keys import commands as keys_commands
 
 
@@ -67,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_run)
 
     keys_commands.register(sub)
+    send_command.register(sub)
 
     b = sub.add_parser("bench", help="benchmarks that print numbers and ratios")
     b.add_argument("what", choices=["pipeline", "propagation"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -9,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from workers.agents.key_view import view
+from workers.agents.key_view import jwks, view
 from workers.app import accepted_events, app, audit_log, raw_events, rejected_events
 from workers.auth import outputs
 from workers.auth.authorize import decide
@@ -18,6 +19,7 @@ from workers.auth.reasons import Reason
 from workers.auth.request import RawRequest
 
 log = logging.getLogger(__name__)
+JWKS_WAIT_S = 3.0  # how long one event may wait for a provider's refetched keys
 ACCEPTED = accepted_events.get_topic_name()
 REJECTED = rejected_events.get_topic_name()
 AUDIT = audit_log.get_topic_name()
@@ -35,12 +37,11 @@ async def authorize(stream: Any) -> None:
         )
         started = time.perf_counter()
         now = time.time()
-        try:
-            decisions = decide(request, view.state, now)
-        except Exception as exc:  # a bug must not stall the partition; the event is kept
-            log.exception("authorize: decision failed for %s", request.request_id)
-            decisions = [Decision(request.request_id, Reason.MALFORMED_EVENT,
-                                  f"internal error ({type(exc).__name__})")]
+        decisions = _decide(request, now)
+        if any(d.detail == "unknown_kid" for d in decisions) and await _refetched():
+            # A provider rotated its keys: decide again with the fresh JWKS. The nonce
+            # cache treats the same request id as a redelivery, not a replay.
+            decisions = _decide(request, now)
         duration_us = int((time.perf_counter() - started) * 1e6)
         received = request.received_epoch()
         lag_ms = int((now - received) * 1000) if received is not None else None
@@ -54,6 +55,22 @@ async def authorize(stream: Any) -> None:
             await _send(AUDIT, key, outputs.audit(
                 request, d, ts=ts.replace("+00:00", "Z"), duration_us=duration_us,
                 lag_ms=lag_ms, worker=WORKER))
+
+
+def _decide(request: RawRequest, now: float) -> list[Decision]:
+    try:
+        return decide(request, view.state, now)
+    except Exception as exc:  # a bug must not stall the partition; the event is kept
+        log.exception("authorize: decision failed for %s", request.request_id)
+        return [Decision(request.request_id, Reason.MALFORMED_EVENT,
+                         f"internal error ({type(exc).__name__})")]
+
+
+async def _refetched() -> bool:
+    try:
+        return await asyncio.wait_for(jwks.refetch_unknown_kid(), JWKS_WAIT_S)
+    except TimeoutError:
+        return False
 
 
 async def _send(topic: str, key: bytes, value: bytes) -> None:

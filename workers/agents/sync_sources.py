@@ -34,7 +34,8 @@ async def sync_once(source: ConfigSource, vault: Vault) -> None:
     if snapshot is None:
         return
     todo = plan(snapshot.source, snapshot.keys, view.state.keys.records(), snapshot.policies,
-                view.state.policies, time.time(), vault.same)
+                view.state.policies, time.time(), vault.same, snapshot.providers,
+                view.state.providers)
     if not todo:
         return
     for record in todo.upserts:
@@ -47,7 +48,13 @@ async def sync_once(source: ConfigSource, vault: Vault) -> None:
         await auth_config.send(key=key, value=value)
     for name in todo.policy_removals:
         await auth_config.send(key=(records.POLICY_PREFIX + name).encode(), value=None)
-    log.info("key source %s: %d keys published, %d removed, %d policies changed",
-             snapshot.source, len(todo.upserts), len(todo.removals),
-             len(todo.policy_upserts) + len(todo.policy_removals))
+    for provider in todo.provider_upserts:
+        key, value = records.encode_provider(provider)
+        await auth_config.send(key=key, value=value)
+    for pid in todo.provider_removals:
+        await auth_config.send(key=(records.PROVIDER_PREFIX + pid).encode(), value=None)
+    log.info("key source %s: %d keys published, %d removed, %d policies and %d providers "
+             "changed", snapshot.source, len(todo.upserts), len(todo.removals),
+             len(todo.policy_upserts) + len(todo.policy_removals),
+             len(todo.provider_upserts) + len(todo.provider_removals))
     await app.producer.flush()

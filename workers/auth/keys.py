@@ -66,6 +66,7 @@ class KeyIndex:
     # server secret are the same (Jitsu's single-secret keys), or two keys that
     # share a secret. Removing one must not unindex the other.
     _by_digest: dict[str, set[tuple[str, SecretKind]]] = field(default_factory=dict)
+    _by_access_key: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -79,6 +80,8 @@ class KeyIndex:
     def put(self, record: KeyRecord) -> None:
         self.remove(record.id)
         self._by_id[record.id] = record
+        if record.access_key:
+            self._by_access_key[record.access_key] = record.id
         for kind in SecretKind:
             for ref in record.secrets_of(kind):
                 self._by_digest.setdefault(ref.digest, set()).add((record.id, kind))
@@ -87,12 +90,18 @@ class KeyIndex:
         old = self._by_id.pop(key_id, None)
         if old is None:
             return
+        if old.access_key and self._by_access_key.get(old.access_key) == key_id:
+            del self._by_access_key[old.access_key]
         for kind in SecretKind:
             for ref in old.secrets_of(kind):
                 owners = self._by_digest.get(ref.digest, set())
                 owners.discard((key_id, kind))
                 if not owners:
                     self._by_digest.pop(ref.digest, None)
+
+    def by_access_key(self, access_key: str) -> KeyRecord | None:
+        key_id = self._by_access_key.get(access_key)
+        return self._by_id.get(key_id) if key_id is not None else None
 
     def match_secret(self, token_digest: str, prefer: SecretKind | None = None
                      ) -> SecretMatch | None:

@@ -22,7 +22,16 @@ def apply(state: AuthState, record_key: str, value: bytes | None) -> None:
             state.policies[name] = records.decode_policy(
                 record_key, records.loads(record_key, value))
     elif record_key.startswith(records.PROVIDER_PREFIX):
-        return  # JWT providers are not wired in yet; kept in the table for later.
+        pid = record_key[len(records.PROVIDER_PREFIX):]
+        if value is None:
+            state.providers.pop(pid, None)
+            state.jwks.pop(pid, None)
+        else:
+            provider = records.decode_provider(record_key, records.loads(record_key, value))
+            old = state.providers.get(pid)
+            if old is not None and old.jwks_url != provider.jwks_url:
+                state.jwks.pop(pid, None)  # keys fetched from the old URL no longer apply
+            state.providers[pid] = provider
     else:
         raise records.InvalidRecord(
             f"{record_key}: unknown record key; expected key/<id>, policy/<name> or provider/<id>")

@@ -16,6 +16,7 @@ import orjson
 from workers.auth import secrets
 from workers.auth.keys import KeyRecord, SecretRef
 from workers.auth.policy import EventPolicy
+from workers.auth.providers import Provider, ProviderError, provider_from_record
 
 KEY_PREFIX = "key/"
 POLICY_PREFIX = "policy/"
@@ -78,6 +79,20 @@ def decode_key(record_key: str, value: Mapping[str, Any]) -> KeyRecord:
         source=str(value.get("source") or "unknown"),
         created_at=from_time(record_key, value.get("created_at")),
     )
+
+
+def decode_provider(record_key: str, value: Mapping[str, Any]) -> Provider:
+    try:
+        provider = provider_from_record(record_key, value)
+    except ProviderError as exc:
+        raise InvalidRecord(str(exc)) from None
+    if record_key != PROVIDER_PREFIX + provider.id:
+        raise InvalidRecord(f"{record_key}: `id` must equal the record key's id")
+    return provider
+
+
+def encode_provider(provider: Provider) -> tuple[bytes, bytes]:
+    return (PROVIDER_PREFIX + provider.id).encode(), provider.record
 
 
 def encode_policy(name: str, policy: EventPolicy) -> tuple[bytes, bytes]:

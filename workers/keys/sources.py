@@ -23,6 +23,7 @@ from workers import settings as settings_mod
 from workers.auth import secrets
 from workers.auth.keys import KeyRecord
 from workers.auth.policy import EventPolicy
+from workers.auth.providers import Provider, ProviderError, provider_from_record
 from workers.keys import jitsu
 from workers.paths import cache_dir
 
@@ -36,6 +37,7 @@ class Snapshot:
     keys: tuple[KeyRecord, ...]
     policies: dict[str, EventPolicy] = field(default_factory=dict)
     digest: str = ""
+    providers: dict[str, Provider] = field(default_factory=dict)
 
 
 class SourceError(RuntimeError):
@@ -56,7 +58,8 @@ class ConfigSource:
         """The current snapshot, or the last good one when a source fails."""
         try:
             self.last = await self._read()
-        except (SourceError, settings_mod.ConfigError, jitsu.KeyConfigError) as exc:
+        except (SourceError, settings_mod.ConfigError, jitsu.KeyConfigError,
+                ProviderError) as exc:
             log.error("key source: %s; keeping the last good keys", exc)
         return self.last
 
@@ -72,14 +75,16 @@ class ConfigSource:
             payload = await self._fetch(url)
             value = parse_payload(payload, url)
         digest = hashlib.sha256(
-            repr((conf.api_keys_from, value, conf.s2s_auth, conf.policies)).encode() + payload
+            repr((conf.api_keys_from, value, conf.s2s_auth, conf.policies,
+                  conf.jwt_providers)).encode() + payload
         ).hexdigest()
         if self.last is not None and self.last.digest == digest:
             return self.last
         keys = jitsu.parse(value, self.seal, source, conf.s2s_auth)
         if not keys and value is None:
             keys = [jitsu.default_key(default_secret(), source)]
-        return Snapshot(source, tuple(keys), dict(conf.policies), digest)
+        return Snapshot(source, tuple(keys), dict(conf.policies), digest,
+                        _providers(conf.jwt_providers))
 
     async def _fetch(self, url: str) -> bytes:
         if url.startswith("file://"):
@@ -108,6 +113,18 @@ class ConfigSource:
                 return body
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise SourceError(f"{display_url(url)} unreachable ({type(exc).__name__})") from None
+
+
+def _providers(items: tuple[Any, ...]) -> dict[str, Provider]:
+    out: dict[str, Provider] = {}
+    for n, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ProviderError(f"jwt_providers[{n}] must be a mapping")
+        provider = provider_from_record(f"jwt_providers[{n}]", item)
+        if provider.id in out:
+            raise ProviderError(f"jwt_providers: duplicate id {provider.id}")
+        out[provider.id] = provider
+    return out
 
 
 def parse_payload(raw: bytes, url: str) -> Any:

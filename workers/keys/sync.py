@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from workers.auth.keys import KeyRecord
 from workers.auth.policy import EventPolicy
+from workers.auth.providers import Provider
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +23,12 @@ class Plan:
     removals: tuple[str, ...] = ()  # key ids to tombstone
     policy_upserts: tuple[tuple[str, EventPolicy], ...] = ()
     policy_removals: tuple[str, ...] = ()
+    provider_upserts: tuple[Provider, ...] = ()
+    provider_removals: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.upserts or self.removals or self.policy_upserts or self.policy_removals)
+        return bool(self.upserts or self.removals or self.policy_upserts or self.policy_removals
+                    or self.provider_upserts or self.provider_removals)
 
 
 def plan(
@@ -35,6 +39,8 @@ def plan(
     current_policies: Mapping[str, EventPolicy],
     now: float,
     same_sealed: Callable[[str, str], bool] = lambda a, b: a == b,
+    desired_providers: Mapping[str, Provider] | None = None,
+    current_providers: Mapping[str, Provider] | None = None,
 ) -> Plan:
     """`same_sealed` tells whether two sealed access secrets hold the same secret:
     sealing is randomized, so equal secrets differ as text."""
@@ -57,4 +63,8 @@ def plan(
     removals = [k for k, r in existing.items() if r.source == source and k not in wanted]
     pol_up = [(n, p) for n, p in desired_policies.items() if current_policies.get(n) != p]
     pol_rm = [n for n in current_policies if n not in desired_policies]
-    return Plan(tuple(upserts), tuple(sorted(removals)), tuple(pol_up), tuple(sorted(pol_rm)))
+    want_p, have_p = desired_providers or {}, current_providers or {}
+    prov_up = [p for i, p in want_p.items() if i not in have_p or have_p[i].record != p.record]
+    prov_rm = [i for i in have_p if i not in want_p]
+    return Plan(tuple(upserts), tuple(sorted(removals)), tuple(pol_up), tuple(sorted(pol_rm)),
+                tuple(prov_up), tuple(sorted(prov_rm)))
