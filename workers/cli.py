@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from workers import kafka_address, settings
 from workers import send as send_command
+from workers.bench import METHODS
 from workers.keys import commands as keys_commands
 
 
@@ -75,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--config")
     b.add_argument("-n", "--events", type=int, default=20000, help="pipeline: events")
     b.add_argument("--trials", type=int, default=20, help="propagation: key changes")
+    b.add_argument("--method", action="append", choices=list(METHODS),
+                   help="pipeline: only these sender methods (default: all)")
     b.set_defaults(func=_bench)
     return p
 
@@ -155,7 +158,7 @@ def _bench(args: argparse.Namespace, _: list[str]) -> int:
     bootstrap = kafka_address.bootstrap(settings.load())
     if args.what == "propagation":
         return asyncio.run(propagation.run(bootstrap, args.trials))
-    return asyncio.run(pipeline.run(bootstrap, args.events))
+    return asyncio.run(pipeline.run(bootstrap, args.events, tuple(args.method or METHODS)))
 
 
 def _logging() -> None:

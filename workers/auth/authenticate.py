@@ -61,10 +61,13 @@ def verify_for_key(token: str, key: KeyRecord, state: AuthState, now: float
     candidates = [state.providers[n] for n in names if n in state.providers]
     if not candidates:
         return Invalid("no_provider")
-    provider = _pick(candidates, jwt_check.unverified_issuer(token))
+    # One provider needs no look at the token; verify() checks its issuer anyway.
+    provider = candidates[0] if len(candidates) == 1 else _pick(
+        candidates, jwt_check.unverified_issuer(token))
     if provider is None:
         return Invalid("bad_issuer")
-    return jwt_check.verify(token, provider, state.provider_keys(provider), now)
+    return jwt_check.verify_cached(token, provider, state.provider_keys(provider), now,
+                                   state.verified)
 
 
 def _pick(candidates: list[Provider], iss: str | None) -> Provider | None:
@@ -125,7 +128,8 @@ def _by_jwt_alone(request: RawRequest, state: AuthState, now: float) -> Authenti
     if key is None:
         return Refused(Reason.UNKNOWN_KEY, f"provider {provider.id} names no existing key",
                        method=Method.JWT)
-    result = jwt_check.verify(request.jwt, provider, state.provider_keys(provider), now)
+    result = jwt_check.verify_cached(request.jwt, provider, state.provider_keys(provider), now,
+                                     state.verified)
     if isinstance(result, Invalid):
         return Refused(Reason.JWT_INVALID, result.detail, key.id, Method.JWT)
     usable = _usable(key, Method.JWT, request, now, check_origin=request.endpoint == "client")

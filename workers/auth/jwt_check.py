@@ -43,6 +43,38 @@ class Invalid:
     detail: str
 
 
+class VerifiedCache:
+    """Tokens already verified, until their `exp`: a token is usually sent many times.
+
+    Entries are keyed by the key-state generation, which the key view and the
+    JWKS cache bump on every provider or key-set change, so a cached result
+    never outlives the keys that verified it.
+    """
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self.max_entries = max_entries
+        self.generation = 0
+        self._hits: dict[tuple[int, str, str], tuple[Verified, float]] = {}
+
+    def get(self, provider: Provider, token: str, now: float) -> Verified | None:
+        hit = self._hits.get((self.generation, provider.id, token))
+        if hit is None or now > hit[1] + provider.leeway_s:
+            return None
+        return hit[0]
+
+    def put(self, provider: Provider, token: str, result: Verified) -> None:
+        if len(self._hits) >= self.max_entries:
+            self._hits.clear()
+        exp = _number(result.claims.get("exp"))
+        if exp is not None:
+            self._hits[(self.generation, provider.id, token)] = (result, exp)
+
+    def changed(self) -> None:
+        """Providers or their keys changed: forget every cached result."""
+        self.generation += 1
+        self._hits.clear()
+
+
 def unverified_issuer(token: str) -> str | None:
     """The `iss` claim, unverified: only to pick which provider verifies the token."""
     try:
@@ -51,6 +83,17 @@ def unverified_issuer(token: str) -> str | None:
         return None
     iss = claims.get("iss") if isinstance(claims, dict) else None
     return iss if isinstance(iss, str) else None
+
+
+def verify_cached(token: str, provider: Provider, keys: Iterable[ProviderKey], now: float,
+                  cache: VerifiedCache) -> Verified | Invalid:
+    hit = cache.get(provider, token, now)
+    if hit is not None:
+        return hit
+    result = verify(token, provider, keys, now)
+    if isinstance(result, Verified):
+        cache.put(provider, token, result)
+    return result
 
 
 def verify(token: str, provider: Provider, keys: Iterable[ProviderKey], now: float

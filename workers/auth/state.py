@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from workers.auth.jwt_check import VerifiedCache
 from workers.auth.keys import KeyIndex
 from workers.auth.policy import EventPolicy
 from workers.auth.providers import Provider, ProviderKey
@@ -27,6 +28,7 @@ class AuthState:
     # Opens a sealed (`fernet:`) access secret; the worker hands in its vault.
     unseal: Callable[[str], str | None] = _no_unseal
     nonces: NonceCache = field(default_factory=NonceCache)
+    verified: VerifiedCache = field(default_factory=VerifiedCache)
     max_body_bytes: int = DEFAULT_MAX_BODY
 
     def provider_keys(self, provider: Provider) -> tuple[ProviderKey, ...]:

@@ -23,6 +23,7 @@ def apply(state: AuthState, record_key: str, value: bytes | None) -> None:
                 record_key, records.loads(record_key, value))
     elif record_key.startswith(records.PROVIDER_PREFIX):
         pid = record_key[len(records.PROVIDER_PREFIX):]
+        state.verified.changed()
         if value is None:
             state.providers.pop(pid, None)
             state.jwks.pop(pid, None)

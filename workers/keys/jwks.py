@@ -77,6 +77,7 @@ class JwksCache:
             current = self.state.providers.get(provider.id)
             if current is not None and current.jwks_url == provider.jwks_url:
                 self.state.jwks[provider.id] = keys
+                self.state.verified.changed()
                 log.info("%s: %d keys (%s)", where, len(keys),
                          ", ".join(k.kid or "no kid" for k in keys))
 

@@ -221,3 +221,18 @@ def test_signed_request_whose_secret_cannot_be_opened() -> None:
     st.unseal = lambda sealed: None
     d = decided(signed(), st)
     assert d.reason.value == "hmac_bad_signature" and "EVENTGUARD_MASTER_KEY" in d.detail
+
+
+def test_cached_verification_ends_at_exp_and_when_the_keys_change() -> None:
+    st = state()
+    tok = kit.token(kit.claims(exp=NOW + 10))
+    assert decided(with_jwt(tok), st).reason.value == "ok"
+    [late] = decide(with_jwt(tok), st, NOW + 41)  # past exp plus the 30 s leeway
+    assert (late.reason.value, late.detail) == ("jwt_invalid", "expired")
+    assert decided(with_jwt(tok), st).reason.value == "ok"
+    # The provider now trusts only its JWKS key: the cached result must not survive.
+    st.providers["idp"] = Provider("idp", (), "https://idp.test/jwks", (kit.AUDIENCE,),
+                                   kit.ISSUER, key="app")
+    st.verified.changed()
+    d = decided(with_jwt(tok), st)
+    assert (d.reason.value, d.detail) == ("jwt_invalid", "bad_signature")
