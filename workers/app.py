@@ -51,3 +51,4 @@ auth_config = _topic("auth-config")
 # The key table's changelog: validated auth-config records, read whole by every
 # worker. Not a faust.Table: see docs/architecture.md, "The key table".
 auth_state = _topic("auth-state")
+nonces = _topic("nonces")  # nonces of signed requests (workers/agents/nonce_log.py)

@@ -179,6 +179,20 @@ def test_signed_request_accepted_replay_and_tampering_rejected(jwt_env: Env) -> 
         "X-Access-Key": "AK-it", "X-Nonce": "n"}), "missing_credentials")
 
 
+def test_replay_is_caught_by_a_restarted_worker(jwt_env: Env) -> None:
+    body = orjson.dumps({"event_type": "track", "restart": True})
+    headers = signed(body)
+    accepted(send(jwt_env, S2S, raw=body, headers=headers))
+    stack = jwt_env.stack
+    [worker] = [p for p in stack.procs if p.name == "worker"]
+    worker.stop()
+    stack.procs.remove(worker)
+    stack.worker(jwt_env.config)
+    # The new process knows the nonce only from the nonces topic.
+    rejected(send(jwt_env, S2S, raw=body, headers=headers), "hmac_replay")
+    accepted(send(jwt_env, S2S, raw=body, headers=signed(body)))
+
+
 def test_eventguard_send_signs_and_shows_the_decision(jwt_env: Env) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "workers.cli", "send", "--url", jwt_env.url, "--s2s",

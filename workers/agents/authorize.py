@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from workers.agents import nonce_log
 from workers.agents.key_view import jwks, view
 from workers.app import accepted_events, app, audit_log, raw_events, rejected_events
 from workers.auth import outputs
@@ -29,6 +30,7 @@ WORKER = f"{socket.gethostname()}:{os.getpid()}"
 @app.agent(raw_events)
 async def authorize(stream: Any) -> None:
     await view.ready.wait()
+    await nonce_log.ready.wait()
     async for event in stream.events():
         msg = event.message
         request = RawRequest.from_record(
@@ -42,6 +44,7 @@ async def authorize(stream: Any) -> None:
             # A provider rotated its keys: decide again with the fresh JWKS. The nonce
             # cache treats the same request id as a redelivery, not a replay.
             decisions = _decide(request, now)
+        await nonce_log.publish_fresh()
         duration_us = int((time.perf_counter() - started) * 1e6)
         received = request.received_epoch()
         lag_ms = int((now - received) * 1000) if received is not None else None

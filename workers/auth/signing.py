@@ -62,12 +62,18 @@ def verify(secret: str, timestamp: str | None, nonce: str | None, signature: str
 
 
 class NonceCache:
-    """Nonces seen within the window, for one worker's partitions. Bounded."""
+    """Nonces used within the window. Bounded.
+
+    New entries are also queued in `fresh`, for the worker to publish to the
+    nonces topic, from which every worker fills its cache (`remember`): so a
+    replay is caught after a rebalance or restart too.
+    """
 
     def __init__(self, window_s: float = WINDOW_S, max_entries: int = 1_000_000) -> None:
         self.window_s = window_s
         self.max_entries = max_entries
         self._seen: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self.fresh: list[tuple[str, str, float]] = []  # (key, request id, first seen)
 
     def seen_before(self, key: str, request_id: str, now: float) -> bool:
         """Record `key` (key id + nonce); True when another request used it in the window.
@@ -80,7 +86,13 @@ class NonceCache:
         if first is not None:
             return first[1] != request_id
         self._seen[key] = (now, request_id)
+        self.fresh.append((key, request_id, now))
         return False
+
+    def remember(self, key: str, request_id: str, at: float, now: float) -> None:
+        """A nonce another worker (or this one, earlier) published."""
+        if now - at <= 2 * self.window_s and key not in self._seen:
+            self._seen[key] = (at, request_id)
 
     def _expire(self, now: float) -> None:
         while self._seen:
