@@ -14,6 +14,7 @@ import orjson
 import yaml
 
 from workers import settings, topics
+from workers.client import signed_headers
 from workers.decisions import Collector
 from workers.devkafka import broker
 from workers.devstack import Stack
@@ -132,6 +133,12 @@ def _samples(conf: settings.Settings) -> list[Sample]:
                           orjson.dumps({"event_type": "form.submit"}), {"X-Auth-Token": server}))
         out.append(Sample("JSON that is not an event", "/api/v1/s2s/event", b"42",
                           {"X-Auth-Token": server}))
+    access = _demo_access(conf)
+    if access:
+        body = orjson.dumps({"event_type": "order.paid", "amount": 42})
+        headers = signed_headers(*access, body, "/api/v1/s2s/event")
+        out.append(Sample("signed request (HMAC)", "/api/v1/s2s/event", body, headers))
+        out.append(Sample("the same signed request again", "/api/v1/s2s/event", body, headers))
     out.append(Sample("unknown key", "/api/v1/event?token=no-such-key", page, {}))
     out.append(Sample("malformed JSON body", "/api/v1/event?token=any", b'{"event_type": ', {}))
     return out
@@ -155,6 +162,14 @@ def _demo_secrets(conf: settings.Settings) -> tuple[str | None, str | None, str 
             if server is None and isinstance(item.get("server_secret"), str):
                 server = item["server_secret"].strip()
     return browser, server, origin
+
+
+def _demo_access(conf: settings.Settings) -> tuple[str, str] | None:
+    """The first key's access key and secret, read from the config."""
+    for item in conf.api_keys if isinstance(conf.api_keys, list) else []:
+        if isinstance(item, dict) and item.get("access_key") and item.get("access_secret"):
+            return str(item["access_key"]), str(item["access_secret"])
+    return None
 
 
 def _print_next_steps(url: str, samples: list[Sample]) -> None:
