@@ -11,12 +11,14 @@ from typing import Any
 import orjson
 
 from workers import kafka_address, settings
+from workers.auth import events
 from workers.client import post_event
 from workers.decisions import Collector
 
 
 def register(sub: Any) -> None:
-    s = sub.add_parser("send", help="send one event and show the decision")
+    s = sub.add_parser("send", help="send one event and show the decision "
+                                    "(exit 1 when rejected)")
     s.add_argument("--config")
     s.add_argument("--url", default="http://127.0.0.1:8001", help="the ingest")
     s.add_argument("--s2s", action="store_true", help="backend endpoint (server secret)")
@@ -54,7 +56,9 @@ async def _send(args: argparse.Namespace, event: Any) -> int:
         if status != 200 or collector is None:
             return 0 if status == 200 else 1
         rid = str(answer["request_id"])
-        ids = [rid] if not isinstance(event, list) else [f"{rid}:{i}" for i in range(len(event))]
+        parsed, batch = events.parse(orjson.dumps(event))
+        ids = [f"{rid}:{i}" for i in range(len(parsed))] if batch else [rid]
+        rejected = 0
         for eid in ids:
             try:
                 got = await collector.decision(eid, timeout_s=15)
@@ -63,10 +67,11 @@ async def _send(args: argparse.Namespace, event: Any) -> int:
                 return 1
             audit = got["audit-log"][0]
             where = "accepted" if got.get("accepted-events") else "rejected"
+            rejected += where == "rejected"
             detail = f" ({audit['detail']})" if audit["detail"] else ""
             print(f"{eid}: {where} {audit['reason']}{detail} key={audit['key_id']} "
                   f"method={audit['method']}")
-        return 0
+        return 1 if rejected else 0
     finally:
         if collector:
             await collector.__aexit__()

@@ -28,8 +28,8 @@ async def publish_fresh() -> None:
     """Hand the nonces the last decisions used to the producer (before the commit)."""
     cache = view.state.nonces
     while cache.fresh:
-        key, request_id, at = cache.fresh.pop()
-        await app.producer.send(NONCES, key.encode(), orjson.dumps([request_id, at]),
+        key, delivery, at = cache.fresh.pop()
+        await app.producer.send(NONCES, key.encode(), orjson.dumps([delivery, at]),
                                 None, None, None)
 
 
@@ -65,7 +65,7 @@ async def follow_nonces() -> None:
 
 def _remember(key: bytes | None, value: bytes | None, now: float) -> None:
     try:
-        request_id, at = orjson.loads(value or b"")
-        view.state.nonces.remember((key or b"").decode(), str(request_id), float(at), now)
+        delivery, at = orjson.loads(value or b"")
+        view.state.nonces.remember((key or b"").decode(), str(delivery), float(at), now)
     except (ValueError, TypeError):
         log.warning("nonces: skipped a malformed record")

@@ -111,7 +111,8 @@ def _by_signature(request: RawRequest, state: AuthState, now: float) -> Authenti
     if not check.ok:
         return Refused(check.reason, check.detail, key.id, Method.HMAC)
     assert request.nonce is not None
-    if state.nonces.seen_before(f"{key.id}\n{request.nonce}", request.request_id, now):
+    delivery = request.record_id or request.request_id
+    if state.nonces.seen_before(f"{key.id}\n{request.nonce}", delivery, now):
         return Refused(Reason.HMAC_REPLAY, "this nonce was already used", key.id, Method.HMAC)
     return _usable(key, Method.HMAC, request, now, check_origin=False)
 

@@ -32,6 +32,9 @@ class RawRequest:
     user_agent: str | None = None
     path: str | None = None
     query: str | None = None
+    # Where the record sits (topic-partition-offset): the same record read again is
+    # a redelivery, whatever request id it claims; another record is a replay.
+    record_id: str = ""
 
     @classmethod
     def from_record(
@@ -50,6 +53,7 @@ class RawRequest:
         key_text = key.decode("utf-8", "replace") if key else ""
         return cls(
             request_id=h.get("request-id") or key_text or fallback_id,
+            record_id=fallback_id,
             body=value or b"",
             endpoint=h.get("endpoint") if h.get("endpoint") in ENDPOINTS else None,
             token=secrets.to_digest(token) if token else None,

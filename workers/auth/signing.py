@@ -73,26 +73,27 @@ class NonceCache:
         self.window_s = window_s
         self.max_entries = max_entries
         self._seen: OrderedDict[str, tuple[float, str]] = OrderedDict()
-        self.fresh: list[tuple[str, str, float]] = []  # (key, request id, first seen)
+        self.fresh: list[tuple[str, str, float]] = []  # (key, delivery, first seen)
 
-    def seen_before(self, key: str, request_id: str, now: float) -> bool:
-        """Record `key` (key id + nonce); True when another request used it in the window.
+    def seen_before(self, key: str, delivery: str, now: float) -> bool:
+        """Record `key` (key id + nonce); True when another record used it in the window.
 
-        The same request id again is a redelivery (at-least-once), not a replay:
-        it must get the same decision as the first time.
+        `delivery` names the record (topic-partition-offset): the same record read
+        again is a redelivery (at-least-once), not a replay, and must get the same
+        decision as the first time.
         """
         self._expire(now)
         first = self._seen.get(key)
         if first is not None:
-            return first[1] != request_id
-        self._seen[key] = (now, request_id)
-        self.fresh.append((key, request_id, now))
+            return first[1] != delivery
+        self._seen[key] = (now, delivery)
+        self.fresh.append((key, delivery, now))
         return False
 
-    def remember(self, key: str, request_id: str, at: float, now: float) -> None:
+    def remember(self, key: str, delivery: str, at: float, now: float) -> None:
         """A nonce another worker (or this one, earlier) published."""
         if now - at <= 2 * self.window_s and key not in self._seen:
-            self._seen[key] = (at, request_id)
+            self._seen[key] = (at, delivery)
 
     def _expire(self, now: float) -> None:
         while self._seen:

@@ -36,6 +36,7 @@ class JwksCache:
         self._fetched_at: dict[str, float] = {}  # provider id -> monotonic time of last try
         self._url: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._doc: dict[str, bytes] = {}  # the last JWKS document applied, by provider
 
     async def run(self) -> None:
         """Fetch new providers' keys at once, and every provider's every `refresh_s`."""
@@ -67,7 +68,10 @@ class JwksCache:
             self._url[provider.id] = provider.jwks_url
             where = f"provider {provider.id}: JWKS {display_url(provider.jwks_url)}"
             try:
-                keys = keys_from_jwks(orjson.loads(await _get(provider.jwks_url)))
+                doc = await _get(provider.jwks_url)
+                if doc == self._doc.get(provider.id) and provider.id in self.state.jwks:
+                    return  # unchanged: keep the keys and the verified-token cache
+                keys = keys_from_jwks(orjson.loads(doc))
             except (aiohttp.ClientError, TimeoutError, OSError, ValueError, ProviderError) as exc:
                 log.warning("%s failed (%s); keeping the last good keys", where, _why(exc))
                 return
@@ -77,6 +81,7 @@ class JwksCache:
             current = self.state.providers.get(provider.id)
             if current is not None and current.jwks_url == provider.jwks_url:
                 self.state.jwks[provider.id] = keys
+                self._doc[provider.id] = doc
                 self.state.verified.changed()
                 log.info("%s: %d keys (%s)", where, len(keys),
                          ", ".join(k.kid or "no kid" for k in keys))

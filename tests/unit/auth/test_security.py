@@ -236,3 +236,18 @@ def test_cached_verification_ends_at_exp_and_when_the_keys_change() -> None:
     st.verified.changed()
     d = decided(with_jwt(tok), st)
     assert (d.reason.value, d.detail) == ("jwt_invalid", "bad_signature")
+
+
+def test_a_replayed_record_is_a_replay_even_with_the_same_request_id() -> None:
+    """kcat can copy a record, request id and all: only the same record is a redelivery."""
+    st = state()
+    first = RawRequest(**{**_fields(signed(rid="same")), "record_id": "raw-0-1"})
+    assert decided(first, st).reason.value == "ok"
+    again = RawRequest(**{**_fields(first), "record_id": "raw-0-1"})
+    assert decided(again, st).reason.value == "ok"
+    copy = RawRequest(**{**_fields(first), "record_id": "raw-0-2"})
+    assert decided(copy, st).reason.value == "hmac_replay"
+
+
+def _fields(r: RawRequest) -> dict[str, Any]:
+    return {name: getattr(r, name) for name in RawRequest.__slots__}
