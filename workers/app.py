@@ -36,6 +36,7 @@ app = faust.App(
     producer_linger_ms=5,  # batch the per-event sends: many tiny produce requests cost more
     producer_max_request_size=max_request_size(config.max_body_bytes),
     topic_partitions=4,
+    topic_replication_factor=config.replication_factor,  # Faust's own topics
 )
 
 

@@ -114,7 +114,13 @@ def _topics(args: argparse.Namespace, _: list[str]) -> int:
 
     conf = settings.load()
     bootstrap = kafka_address.bootstrap(conf)
-    for line in asyncio.run(topics.apply(bootstrap, topics.load_specs(), conf.topic_prefix)):
+    specs = topics.load_specs()
+    if not specs:
+        print(f"eventguard: no topic specs in {topics.topics_dir()}; run from the project "
+              "folder, which has topics/", file=sys.stderr)
+        return 2
+    for line in asyncio.run(topics.apply(bootstrap, specs, conf.topic_prefix,
+                                         conf.replication_factor)):
         print(line)
     return 0
 

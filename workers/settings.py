@@ -45,6 +45,7 @@ class Settings:
     path: Path | None = None
     bootstrap_servers: str | None = None  # None: the embedded broker
     topic_prefix: str = ""  # namespaces every topic and the consumer group
+    replication_factor: int = 1  # for the topics eventguard creates; 3 on a real cluster
     admin_token: Masked | None = None
     reload_sec: float = DEFAULT_RELOAD_SEC
     max_body_bytes: int = DEFAULT_MAX_BODY
@@ -65,7 +66,7 @@ class Settings:
     def __repr__(self) -> str:
         keys = "<set>" if self.api_keys else "<none>"
         return (f"Settings(path={self.path}, bootstrap_servers={self.bootstrap_servers!r}, "
-                f"topic_prefix={self.topic_prefix!r}, "
+                f"topic_prefix={self.topic_prefix!r}, rf={self.replication_factor}, "
                 f"admin_token={self.admin_token!r}, reload_sec={self.reload_sec}, "
                 f"max_body_bytes={self.max_body_bytes}, api_keys={keys} "
                 f"from {self.api_keys_from or '-'}, policies={sorted(self.policies)})")
@@ -109,6 +110,8 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
         path=path,
         bootstrap_servers=os.environ.get(BOOTSTRAP_ENV) or kafka.get("bootstrap_servers") or None,
         topic_prefix=os.environ.get(PREFIX_ENV) or str(kafka.get("topic_prefix") or ""),
+        replication_factor=int(_positive(kafka.get("replication_factor"),
+                                         "kafka.replication_factor", 1)),
         admin_token=Masked(str(admin)) if admin else None,
         reload_sec=_positive(reload_sec, "server.api_keys_reload_sec", DEFAULT_RELOAD_SEC),
         max_body_bytes=int(_positive(ingest.get("max_body_bytes"), "ingest.max_body_bytes",

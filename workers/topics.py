@@ -44,7 +44,8 @@ def load_specs(folder: Path | None = None) -> list[TopicSpec]:
     return specs
 
 
-async def apply(bootstrap: str, specs: list[TopicSpec], prefix: str = "") -> list[str]:
+async def apply(bootstrap: str, specs: list[TopicSpec], prefix: str = "",
+                replication_factor: int = 1) -> list[str]:
     """Make the cluster match the specs; returns one line per topic saying what it did."""
     specs = [TopicSpec(prefix + s.name, s.partitions, s.config) for s in specs]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
@@ -54,7 +55,8 @@ async def apply(bootstrap: str, specs: list[TopicSpec], prefix: str = "") -> lis
         missing = [s for s in specs if s.name not in existing]
         if missing:
             await admin.create_topics([
-                NewTopic(s.name, s.partitions, 1, topic_configs=s.config) for s in missing
+                NewTopic(s.name, s.partitions, replication_factor, topic_configs=s.config)
+                for s in missing
             ])
             await _wait_for_leaders(admin, [s.name for s in missing])
         lines = [f"{s.name}: created ({s.partitions} partitions)" for s in missing]

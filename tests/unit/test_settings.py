@@ -75,3 +75,10 @@ def test_load_file_errors(tmp_path: Path) -> None:
 def test_example_config_loads() -> None:
     conf = settings.load(Path(__file__).parents[2] / "configs" / "eventguard.yaml")
     assert conf.api_keys_from == "api_keys" and "default" in conf.policies
+
+
+def test_replication_factor() -> None:
+    assert settings.from_mapping({}).replication_factor == 1
+    assert settings.from_mapping({"kafka": {"replication_factor": 3}}).replication_factor == 3
+    with pytest.raises(settings.ConfigError, match="kafka.replication_factor"):
+        settings.from_mapping({"kafka": {"replication_factor": 0}})
