@@ -80,5 +80,5 @@ def test_example_config_loads() -> None:
 def test_replication_factor() -> None:
     assert settings.from_mapping({}).replication_factor == 1
     assert settings.from_mapping({"kafka": {"replication_factor": 3}}).replication_factor == 3
-    with pytest.raises(settings.ConfigError, match="kafka.replication_factor"):
+    with pytest.raises(settings.ConfigError, match=r"kafka\.replication_factor"):
         settings.from_mapping({"kafka": {"replication_factor": 0}})
