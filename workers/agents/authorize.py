@@ -20,6 +20,7 @@ from workers.auth.reasons import Reason
 from workers.auth.request import RawRequest
 
 log = logging.getLogger(__name__)
+BATCH, BATCH_WAIT_S = 500, 0.005
 JWKS_WAIT_S = 3.0  # how long one event may wait for a provider's refetched keys
 ACCEPTED = accepted_events.get_topic_name()
 REJECTED = rejected_events.get_topic_name()
@@ -31,33 +32,39 @@ WORKER = f"{socket.gethostname()}:{os.getpid()}"
 async def authorize(stream: Any) -> None:
     await view.ready.wait()
     await nonce_log.ready.wait()
-    async for event in stream.events():
-        msg = event.message
-        request = RawRequest.from_record(
-            msg.key, msg.value, msg.headers or (),
-            fallback_id=f"{msg.topic}-{msg.partition}-{msg.offset}",
-        )
-        started = time.perf_counter()
-        now = time.time()
+    # Batches cut Faust's per-event overhead; take_events acks only after the
+    # batch was handled, so delivery stays at-least-once.
+    async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
+        for event in batch:
+            await _handle(event.message)
+
+
+async def _handle(msg: Any) -> None:
+    request = RawRequest.from_record(
+        msg.key, msg.value, msg.headers or (),
+        fallback_id=f"{msg.topic}-{msg.partition}-{msg.offset}",
+    )
+    started = time.perf_counter()
+    now = time.time()
+    decisions = _decide(request, now)
+    if any(d.detail == "unknown_kid" for d in decisions) and await _refetched():
+        # A provider rotated its keys: decide again with the fresh JWKS. The same
+        # record is a redelivery for the nonce cache, not a replay.
         decisions = _decide(request, now)
-        if any(d.detail == "unknown_kid" for d in decisions) and await _refetched():
-            # A provider rotated its keys: decide again with the fresh JWKS. The nonce
-            # cache treats the same request id as a redelivery, not a replay.
-            decisions = _decide(request, now)
-        await nonce_log.publish_fresh()
-        duration_us = int((time.perf_counter() - started) * 1e6)
-        received = request.received_epoch()
-        lag_ms = int((now - received) * 1000) if received is not None else None
-        ts = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
-        for d in decisions:
-            key = d.request_id.encode()
-            if d.accepted:
-                await _send(ACCEPTED, key, outputs.accepted(request, d))
-            else:
-                await _send(REJECTED, key, outputs.rejected(request, d))
-            await _send(AUDIT, key, outputs.audit(
-                request, d, ts=ts.replace("+00:00", "Z"), duration_us=duration_us,
-                lag_ms=lag_ms, worker=WORKER))
+    await nonce_log.publish_fresh()
+    duration_us = int((time.perf_counter() - started) * 1e6)
+    received = request.received_epoch()
+    lag_ms = int((now - received) * 1000) if received is not None else None
+    ts = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
+    for d in decisions:
+        key = d.request_id.encode()
+        if d.accepted:
+            await _send(ACCEPTED, key, outputs.accepted(request, d))
+        else:
+            await _send(REJECTED, key, outputs.rejected(request, d))
+        await _send(AUDIT, key, outputs.audit(
+            request, d, ts=ts.replace("+00:00", "Z"), duration_us=duration_us,
+            lag_ms=lag_ms, worker=WORKER))
 
 
 def _decide(request: RawRequest, now: float) -> list[Decision]:
