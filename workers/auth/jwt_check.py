@@ -17,7 +17,6 @@ from typing import Any
 
 import jwt as pyjwt
 from jwt.exceptions import (
-    DecodeError,
     InvalidAlgorithmError,
     InvalidKeyError,
     InvalidSignatureError,
@@ -130,9 +129,7 @@ def verify(token: str, provider: Provider, keys: Iterable[ProviderKey], now: flo
             continue
         except (InvalidAlgorithmError, InvalidKeyError):
             return Invalid("alg_not_allowed")
-        except DecodeError:
-            return Invalid("malformed")
-        except (PyJWTError, ValueError, TypeError):
+        except (PyJWTError, ValueError, TypeError):  # DecodeError and the like
             return Invalid("malformed")
     if claims is None:
         return Invalid("bad_signature")

@@ -32,8 +32,17 @@ class PlaintextSecret(InvalidRecord):
     """A secret field holds something other than a digest or encrypted token."""
 
 
+Pair = tuple[bytes, bytes | None]  # (record key, JSON value or None for a tombstone)
+
+
 def key_record_key(key_id: str) -> str:
     return KEY_PREFIX + key_id
+
+
+def key_changes(upserts: Iterable[KeyRecord], removals: Iterable[str]) -> list[Pair]:
+    """The auth-config records for these key upserts and removals, in that order."""
+    return [*(encode_key(r) for r in upserts),
+            *((key_record_key(k).encode(), None) for k in removals)]
 
 
 def encode_key(record: KeyRecord) -> tuple[bytes, bytes]:

@@ -62,14 +62,9 @@ class KeyStore:
             self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
                                               enable_idempotence=True)
             await self._producer.start()
-        for record in change.upserts:
-            key, value = records.encode_key(record)
+        for key, value in records.key_changes(change.upserts, change.removals):
             await self._producer.send_and_wait(self.topic, value, key=key)
             apply(self.view.state, key.decode(), value)
-        for key_id in change.removals:
-            tombstone = records.key_record_key(key_id)
-            await self._producer.send_and_wait(self.topic, None, key=tombstone.encode())
-            apply(self.view.state, tombstone, None)
 
     async def close(self) -> None:
         if self._follower is not None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from workers.auth.keys import KeyRecord
 from workers.auth.policy import EventPolicy
 from workers.auth.providers import Provider
+from workers.keys import records
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,16 @@ class Plan:
     def __bool__(self) -> bool:
         return bool(self.upserts or self.removals or self.policy_upserts or self.policy_removals
                     or self.provider_upserts or self.provider_removals)
+
+    def records(self) -> list[records.Pair]:
+        """The auth-config records that carry out this plan, keys first."""
+        return [
+            *records.key_changes(self.upserts, self.removals),
+            *(records.encode_policy(n, p) for n, p in self.policy_upserts),
+            *(((records.POLICY_PREFIX + n).encode(), None) for n in self.policy_removals),
+            *(records.encode_provider(p) for p in self.provider_upserts),
+            *(((records.PROVIDER_PREFIX + i).encode(), None) for i in self.provider_removals),
+        ]
 
 
 def plan(

@@ -48,3 +48,14 @@ def test_policies() -> None:
     strict = EventPolicy(anonymous_events=("page",))
     p = plan("config", [], [], {"strict": strict}, {"old": EventPolicy()}, NOW)
     assert p.policy_upserts == (("strict", strict),) and p.policy_removals == ("old",)
+
+
+def test_plan_records_are_the_auth_config_records_to_publish() -> None:
+    strict = EventPolicy(anonymous_events=("page",))
+    p = plan("config", [rec("a")], [rec("gone")], {"strict": strict}, {"old": EventPolicy()},
+             NOW)
+    keys = [k for k, _ in p.records()]
+    assert keys == [b"key/a", b"key/gone", b"policy/strict", b"policy/old"]
+    values = dict(p.records())
+    assert values[b"key/gone"] is None and values[b"policy/old"] is None
+    assert values[b"key/a"] is not None and b"sha256:" in values[b"key/a"]
