@@ -7,6 +7,7 @@ them.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ PREFIX_ENV = "EVENTGUARD_TOPIC_PREFIX"
 APP_NAME = "eventguard"
 DEFAULT_RELOAD_SEC = 3.0
 DEFAULT_MAX_BODY = 1024 * 1024
+# Jitsu's SDKs send at most a few hundred events a request; more holds up a partition.
+DEFAULT_MAX_BATCH_EVENTS = 500
 
 
 class ConfigError(ValueError):
@@ -49,6 +52,9 @@ class Settings:
     admin_token: Masked | None = None
     reload_sec: float = DEFAULT_RELOAD_SEC
     max_body_bytes: int = DEFAULT_MAX_BODY
+    max_batch_events: int = DEFAULT_MAX_BATCH_EVENTS
+    # CIDRs whose X-Forwarded-For / X-Real-IP the ingest believes; empty: none.
+    trusted_proxies: tuple[str, ...] = ()
     api_keys: Any = None  # the Jitsu key source that won precedence
     api_keys_from: str = ""  # which config key it came from
     s2s_auth: tuple[str, ...] = field(default=(), repr=False)
@@ -116,6 +122,9 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
         reload_sec=_positive(reload_sec, "server.api_keys_reload_sec", DEFAULT_RELOAD_SEC),
         max_body_bytes=int(_positive(ingest.get("max_body_bytes"), "ingest.max_body_bytes",
                                      DEFAULT_MAX_BODY)),
+        max_batch_events=int(_positive(ingest.get("max_batch_events"), "ingest.max_batch_events",
+                                       DEFAULT_MAX_BATCH_EVENTS)),
+        trusted_proxies=_cidrs(ingest.get("trusted_proxies")),
         api_keys=api_keys,
         api_keys_from=api_keys_from,
         s2s_auth=tuple(str(s) for s in s2s),
@@ -180,3 +189,19 @@ def _positive(value: Any, name: str, default: float) -> float:
     if number <= 0:
         raise ConfigError(f"{name} must be positive, got {value!r}")
     return number
+
+
+def _cidrs(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise ConfigError("ingest.trusted_proxies must be a list of CIDRs, like [10.0.0.0/8]")
+    out = []
+    for item in items:
+        try:
+            out.append(str(ipaddress.ip_network(str(item).strip(), strict=False)))
+        except ValueError:
+            raise ConfigError(f"ingest.trusted_proxies: {item!r} is not a CIDR or an address"
+                              ) from None
+    return tuple(out)

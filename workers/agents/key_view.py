@@ -36,7 +36,8 @@ class Unsealer:
 
 
 view = KeyView(config.topic("auth-state"),
-               AuthState(max_body_bytes=config.max_body_bytes, unseal=Unsealer()))
+               AuthState(max_body_bytes=config.max_body_bytes,
+                         max_batch_events=config.max_batch_events, unseal=Unsealer()))
 jwks = JwksCache(view.state)
 
 

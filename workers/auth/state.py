@@ -12,6 +12,7 @@ from workers.auth.providers import Provider, ProviderKey
 from workers.auth.signing import NonceCache
 
 DEFAULT_MAX_BODY = 1024 * 1024
+DEFAULT_MAX_BATCH_EVENTS = 500
 
 
 def _no_unseal(sealed: str) -> str | None:
@@ -30,6 +31,7 @@ class AuthState:
     nonces: NonceCache = field(default_factory=NonceCache)
     verified: VerifiedCache = field(default_factory=VerifiedCache)
     max_body_bytes: int = DEFAULT_MAX_BODY
+    max_batch_events: int = DEFAULT_MAX_BATCH_EVENTS
 
     def provider_keys(self, provider: Provider) -> tuple[ProviderKey, ...]:
         return provider.public_keys + self.jwks.get(provider.id, ())
