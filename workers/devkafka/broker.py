@@ -4,6 +4,11 @@ Jars come from Maven Central through `pom.xml` beside this file and are cached
 under `<cache>/kafka/`, so a second start downloads nothing. The broker runs in
 its own session and survives the command that started it; its pid and ports
 live in a small state file so `stop` only ever signals the process we started.
+
+The module-level functions run the default broker (`<cache>/kafka`, or
+$EVENTGUARD_KAFKA_HOME). `Broker(home)` runs another one beside it, with its
+own data, ports and log but the same jars: the chaos tests kill and restart
+theirs without disturbing the shared one.
 """
 
 from __future__ import annotations
@@ -44,20 +49,26 @@ class BrokerState:
         return f"127.0.0.1:{self.port}"
 
 
+HOME_ENV = "EVENTGUARD_KAFKA_HOME"
+
+
 def home() -> Path:
+    """The default broker's folder: $EVENTGUARD_KAFKA_HOME, else `<cache>/kafka`."""
+    override = os.environ.get(HOME_ENV)
+    return Path(override) if override else jars_home()
+
+
+def jars_home() -> Path:
     return cache_dir() / "kafka"
 
 
 def lib_dir() -> Path:
-    return home() / f"lib-{KAFKA_VERSION}"
+    """The jars, shared by every broker whatever its home."""
+    return jars_home() / f"lib-{KAFKA_VERSION}"
 
 
 def log_file() -> Path:
-    return home() / "broker.log"
-
-
-def _state_file() -> Path:
-    return home() / "broker.json"
+    return Broker().log_file
 
 
 def provision(quiet: bool = True) -> Path:
@@ -87,84 +98,169 @@ def provision(quiet: bool = True) -> Path:
 
 
 def status() -> BrokerState | None:
-    """The running broker we started, or None."""
-    try:
-        raw = json.loads(_state_file().read_text())
-        state = BrokerState(int(raw["pid"]), int(raw["port"]), int(raw["controller_port"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if not _alive(state.pid) or not _port_open(state.port):
-        return None
-    return state
+    """The running default broker we started, or None."""
+    return Broker().status()
 
 
 def start(timeout_s: float = 120.0) -> BrokerState:
-    """Start the broker unless it already runs; return once it serves requests."""
-    running = status()
-    if running is not None:
-        return running
-    _stop_stale()
-    lib = provision()
-    port, cport = _ports()
-    props = _write_properties(port, cport)
-    _format_storage(lib, props)
-    log = log_file()
-    log.parent.mkdir(parents=True, exist_ok=True)
-    offset = log.stat().st_size if log.exists() else 0
-    tmp = home() / "tmp"
-    tmp.mkdir(exist_ok=True)
-    cmd = [
-        _java(), *HEAP, "-XX:+UseG1GC", "-Djava.awt.headless=true",
-        f"-Dlog4j.configuration=file:{HERE / 'log4j.properties'}",
-        f"-DZstdTempFolder={tmp}", f"-Dorg.xerial.snappy.tempdir={tmp}",
-        "-cp", f"{lib}/*", "kafka.Kafka", str(props),
-    ]
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, cwd=home(),
-        )
-    state = BrokerState(proc.pid, port, cport)
-    _state_file().write_text(json.dumps(state.__dict__))
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise BrokerError(
-                f"Kafka exited during start-up (code {proc.returncode}). "
-                f"Last lines of {log}:\n{_tail(log, offset)}"
-            )
-        if READY_LINE in _read_from(log, offset) and _port_open(port):
-            return state
-        time.sleep(0.25)
-    stop()
-    raise BrokerError(f"Kafka did not become ready in {timeout_s:.0f}s; see {log}")
+    """Start the default broker unless it already runs; return once it serves requests."""
+    return Broker().start(timeout_s)
 
 
 def stop(timeout_s: float = 30.0) -> bool:
-    """Stop the broker we started. Returns False when none was running."""
-    try:
-        pid = int(json.loads(_state_file().read_text())["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    stopped = False
-    if _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
+    """Stop the default broker we started. Returns False when none was running."""
+    return Broker().stop(timeout_s)
+
+
+class Broker:
+    """One embedded broker: its data, ports, log and state file live under `home`.
+
+    Brokers with different homes run side by side (a test can kill and restart
+    its own without touching the shared one); all use the same cached jars.
+    A restarted broker keeps its data and, when they are free, its ports.
+    """
+
+    def __init__(self, home_dir: Path | None = None) -> None:
+        self.home = Path(home_dir) if home_dir is not None else home()
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "broker.log"
+
+    @property
+    def _state_file(self) -> Path:
+        return self.home / "broker.json"
+
+    def status(self) -> BrokerState | None:
+        """The running broker we started, or None."""
+        try:
+            raw = json.loads(self._state_file.read_text())
+            state = BrokerState(int(raw["pid"]), int(raw["port"]), int(raw["controller_port"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if not _alive(state.pid) or not _port_open(state.port):
+            return None
+        return state
+
+    def start(self, timeout_s: float = 120.0) -> BrokerState:
+        """Start the broker unless it already runs; return once it serves requests."""
+        running = self.status()
+        if running is not None:
+            return running
+        self._stop_stale()
+        lib = provision()
+        self.home.mkdir(parents=True, exist_ok=True)
+        port, cport = self._ports()
+        props = self._write_properties(port, cport)
+        self._format_storage(lib, props)
+        log = self.log_file
+        offset = log.stat().st_size if log.exists() else 0
+        tmp = self.home / "tmp"
+        tmp.mkdir(exist_ok=True)
+        cmd = [
+            _java(), *HEAP, "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            f"-Dlog4j.configuration=file:{HERE / 'log4j.properties'}",
+            f"-DZstdTempFolder={tmp}", f"-Dorg.xerial.snappy.tempdir={tmp}",
+            "-cp", f"{lib}/*", "kafka.Kafka", str(props),
+        ]
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True, cwd=self.home,
+            )
+        state = BrokerState(proc.pid, port, cport)
+        self._state_file.write_text(json.dumps(state.__dict__))
         deadline = time.monotonic() + timeout_s
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise BrokerError(
+                    f"Kafka exited during start-up (code {proc.returncode}). "
+                    f"Last lines of {log}:\n{_tail(log, offset)}"
+                )
+            if READY_LINE in _read_from(log, offset) and _port_open(port):
+                return state
+            time.sleep(0.25)
+        self.stop()
+        raise BrokerError(f"Kafka did not become ready in {timeout_s:.0f}s; see {log}")
+
+    def stop(self, timeout_s: float = 30.0, kill: bool = False) -> bool:
+        """Stop the broker we started (SIGTERM, or SIGKILL at once with `kill`).
+
+        Returns False when none was running. The data stays: `start` resumes it.
+        """
+        try:
+            pid = int(json.loads(self._state_file.read_text())["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        stopped = False
         if _alive(pid):
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-        stopped = True
-    _state_file().unlink(missing_ok=True)
-    return stopped
+                os.killpg(pid, signal.SIGKILL if kill else signal.SIGTERM)
+            deadline = time.monotonic() + timeout_s
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+            stopped = True
+        self._state_file.unlink(missing_ok=True)
+        return stopped
 
+    def _stop_stale(self) -> None:
+        # A state file whose broker no longer answers: make sure it is really gone.
+        if self._state_file.exists():
+            self.stop(timeout_s=10.0)
 
-def _stop_stale() -> None:
-    # A state file whose broker no longer answers: make sure it is really gone.
-    if _state_file().exists():
-        stop(timeout_s=10.0)
+    def _ports(self) -> tuple[int, int]:
+        # Reuse the last ports when free: clients that cached the address keep working.
+        previous = self.home / "ports.json"
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            raw = json.loads(previous.read_text())
+            port, cport = int(raw["port"]), int(raw["controller_port"])
+            if not _port_open(port) and not _port_open(cport):
+                return port, cport
+        port, cport = _free_port(), _free_port()
+        previous.write_text(json.dumps({"port": port, "controller_port": cport}))
+        return port, cport
+
+    def _write_properties(self, port: int, cport: int) -> Path:
+        data = self.home / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        props = self.home / "server.properties"
+        props.write_text("\n".join([
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{cport}",
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"log.dirs={data}",
+            "num.partitions=1",
+            "auto.create.topics.enable=false",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=1",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            # Compaction of auth-config should be visible within minutes in dev.
+            "log.cleaner.backoff.ms=5000",
+            "",
+        ]))
+        return props
+
+    def _format_storage(self, lib: Path, props: Path) -> None:
+        if (self.home / "data" / "meta.properties").exists():
+            return
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        done = subprocess.run(
+            [_java(), "-Xmx256m", "-cp", f"{lib}/*", "kafka.tools.StorageTool", "format",
+             "-t", cluster_id, "-c", str(props), "-g"],
+            capture_output=True, text=True, check=False,
+        )
+        if done.returncode != 0:
+            raise BrokerError(f"Formatting Kafka storage failed:\n{done.stdout}{done.stderr}")
 
 
 def _java() -> str:
@@ -175,19 +271,6 @@ def _java() -> str:
     if found is None:
         raise BrokerError("Java is not on PATH; install OpenJDK 17.")
     return found
-
-
-def _ports() -> tuple[int, int]:
-    # Reuse the last ports when free: clients that cached the address keep working.
-    previous = home() / "ports.json"
-    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-        raw = json.loads(previous.read_text())
-        port, cport = int(raw["port"]), int(raw["controller_port"])
-        if not _port_open(port) and not _port_open(cport):
-            return port, cport
-    port, cport = _free_port(), _free_port()
-    previous.write_text(json.dumps({"port": port, "controller_port": cport}))
-    return port, cport
 
 
 def _free_port() -> int:
@@ -214,51 +297,6 @@ def _alive(pid: int) -> bool:
         stat = Path(f"/proc/{pid}/stat").read_text()
         return stat.rsplit(")", 1)[1].split()[0] != "Z"
     return True
-
-
-def _write_properties(port: int, cport: int) -> Path:
-    data = home() / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    props = home() / "server.properties"
-    props.write_text(
-        "\n".join(
-            [
-                "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.voters=1@127.0.0.1:{cport}",
-                f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
-                "controller.listener.names=CONTROLLER",
-                "inter.broker.listener.name=PLAINTEXT",
-                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-                f"log.dirs={data}",
-                "num.partitions=1",
-                "auto.create.topics.enable=false",
-                "offsets.topic.replication.factor=1",
-                "offsets.topic.num.partitions=1",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "group.initial.rebalance.delay.ms=0",
-                # Compaction of auth-config should be visible within minutes in dev.
-                "log.cleaner.backoff.ms=5000",
-                "",
-            ]
-        )
-    )
-    return props
-
-
-def _format_storage(lib: Path, props: Path) -> None:
-    if (home() / "data" / "meta.properties").exists():
-        return
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-    done = subprocess.run(
-        [_java(), "-Xmx256m", "-cp", f"{lib}/*", "kafka.tools.StorageTool", "format",
-         "-t", cluster_id, "-c", str(props), "-g"],
-        capture_output=True, text=True, check=False,
-    )
-    if done.returncode != 0:
-        raise BrokerError(f"Formatting Kafka storage failed:\n{done.stdout}{done.stderr}")
 
 
 def _read_from(path: Path, offset: int) -> str:
