@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test unit integration lint bench kafka-start kafka-stop clean
+.PHONY: run test unit integration chaos lint bench kafka-start kafka-stop clean
 
 $(STAMP): pyproject.toml
 	@echo "eventguard: installing into $(VENV) (log: $(VENV)/install.log)..."
@@ -21,7 +21,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	@$(BIN)/eventguard kafka provision
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests/unit tests/integration
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
@@ -29,6 +29,11 @@ unit: $(STAMP)
 integration: $(STAMP)
 	@$(BIN)/eventguard kafka provision
 	$(BIN)/python -m pytest tests/integration
+
+# Kills workers and the ingest under load and fuzzes both inputs; prints its figures.
+chaos: $(STAMP)
+	@$(BIN)/eventguard kafka provision
+	$(BIN)/python -m pytest tests/chaos -s
 
 lint: $(STAMP)
 	$(BIN)/ruff check workers tests

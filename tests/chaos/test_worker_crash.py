@@ -1,0 +1,105 @@
+"""Two workers under steady load; one of them is SIGKILLed three times and restarted.
+
+At-least-once means: no request that got a 200 is ever without a decision, no
+request gets two different decisions, and the copies (duplicates) are bounded by
+what a worker can have decided but not yet committed when it dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+import pytest
+
+from tests.chaos.conftest import ChaosStack
+from tests.chaos.load import Load, drain, verdict
+from workers.devstack import Proc
+
+RATE = 400.0  # requests/s through the ingest; each one is one decision
+LOAD_S = 60.0
+KILL_AT_S = (10.0, 28.0, 46.0)  # seconds into the load
+RESTART_AFTER_S = 1.0
+IN_FLIGHT_S = 2.0  # beyond the commit interval: buffered, being flushed, being committed
+
+
+def duplicate_bound(kills: int, rate: float, commit_interval_s: float, commit_every: int) -> int:
+    """Decisions a killed worker may have made since its last offset commit, per kill.
+
+    A worker commits every `commit_interval_s` (or every `commit_every` records, whichever
+    comes first); everything it decided since, plus what is in flight (IN_FLIGHT_S), is
+    decided again by whoever takes its partitions. Bound = kills x min(rate x (interval +
+    in-flight), commit_every + rate x in-flight), using the whole load rate although a
+    worker holds only half the partitions."""
+    per_kill = min(rate * (commit_interval_s + IN_FLIGHT_S), commit_every + rate * IN_FLIGHT_S)
+    return int(kills * per_kill)
+
+
+@pytest.mark.chaos
+@pytest.mark.timeout(600)
+def test_worker_sigkill_three_times_under_load(chaos_stack: ChaosStack) -> None:
+    cs = chaos_stack
+    conf = cs.faust_settings()
+    bound = duplicate_bound(len(KILL_AT_S), RATE, conf["broker_commit_interval"],
+                            conf["broker_commit_every"])
+    print(f"[chaos] faust settings: {conf}")
+    print(f"[chaos] duplicate bound = kills x min(rate x (commit_interval_s + {IN_FLIGHT_S}), "
+          f"commit_every + rate x {IN_FLIGHT_S}) = {len(KILL_AT_S)} x min({RATE:.0f} x "
+          f"({conf['broker_commit_interval']} + {IN_FLIGHT_S}), {conf['broker_commit_every']} "
+          f"+ {RATE:.0f} x {IN_FLIGHT_S}) = {bound}")
+    # A killed member's partitions wait for the session (or rebalance) timeout.
+    drain_timeout_s = 2 * max(conf["broker_session_timeout"], conf["broker_rebalance_timeout"]) + 60
+    cs.ingest()
+    workers = {"worker-a": cs.worker("worker-a"), "worker-b": cs.worker("worker-b")}
+
+    async def go() -> None:
+        t0 = time.monotonic()
+        seen = await cs.wait_deciding(list(workers.values()), distinct_workers=2,
+                                      timeout_s=180)
+        print(f"[chaos] both workers deciding after {time.monotonic() - t0:.1f}s: {sorted(seen)}")
+        load = Load(cs, RATE)
+        kills: list[tuple[float, str, int, int]] = []
+
+        async def chaos() -> None:
+            start = time.monotonic()
+            for i, at in enumerate(KILL_AT_S):
+                await asyncio.sleep(max(0.0, at - (time.monotonic() - start)))
+                name = ("worker-a", "worker-b")[i % 2]
+                victim: Proc = workers[name]
+                assert victim.alive(), f"{name} died on its own:\n{victim.tail()}"
+                os.killpg(victim.popen.pid, signal.SIGKILL)
+                victim.popen.wait(10)
+                cs.mark(name, f"SIGKILLed pid {victim.popen.pid} (kill {i + 1})")
+                await asyncio.sleep(RESTART_AFTER_S)
+                workers[name] = cs.worker(name)
+                kills.append((time.monotonic() - start, name, victim.popen.pid,
+                              workers[name].popen.pid))
+                print(f"[chaos] kill {i + 1}: {name} pid {victim.popen.pid} at "
+                      f"{at:.0f}s, restarted as pid {workers[name].popen.pid}")
+
+        async with cs.collector() as col:
+            result, _ = await asyncio.gather(load.run(LOAD_S), chaos())
+            print(f"[chaos] {result.summary()}")
+            print(f"[chaos] 200s per second (/other!): {result.timeline()}")
+            drained_s, left = await drain(col, result.ok, drain_timeout_s)
+            print(f"[chaos] drain: {drained_s:.1f}s after the load ended, "
+                  f"{len(left)} still without a decision (timeout {drain_timeout_s:.0f}s)")
+            await asyncio.sleep(3)  # late copies of the last decisions
+            v = verdict(col, result.ok)
+        print(f"[chaos] {v.summary()}")
+        print(f"[chaos] duplicated request ids {len(v.duplicated)} (extra audit records "
+              f"{v.extra_audit_records}); bound {bound}")
+        for name, proc in workers.items():
+            print(f"[chaos] {name} pid {proc.popen.pid} alive={proc.alive()} log {proc.log}")
+        assert len(result.ok) > 0.9 * RATE * LOAD_S, "the ingest answered too few 200s"
+        assert not v.lost, f"{len(v.lost)} request ids got a 200 but no decision: {v.lost[:5]}"
+        assert not v.conflicting, f"conflicting decisions: {list(v.conflicting.items())[:5]}"
+        assert not v.wrong, f"wrong decisions: {list(v.wrong.items())[:5]}"
+        assert len(v.duplicated) <= bound, (
+            f"{len(v.duplicated)} duplicated request ids > bound {bound}")
+        for name, proc in workers.items():
+            assert proc.alive(), f"{name} exited:\n{proc.tail()}"
+
+    asyncio.run(go())
