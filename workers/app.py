@@ -9,7 +9,6 @@ from __future__ import annotations
 import faust
 
 from workers import kafka_address, settings
-from workers.ingest.kafka_sink import max_request_size
 from workers.paths import cache_dir
 
 config = settings.load()
@@ -34,7 +33,7 @@ app = faust.App(
     consumer_auto_offset_reset="earliest",
     producer_acks=-1,
     producer_linger_ms=5,  # batch the per-event sends: many tiny produce requests cost more
-    producer_max_request_size=max_request_size(config.max_body_bytes),
+    producer_max_request_size=config.max_record_bytes,
     topic_partitions=4,
     topic_replication_factor=config.replication_factor,  # Faust's own topics
 )

@@ -65,6 +65,14 @@ class Settings:
         return self.topic_prefix + name
 
     @property
+    def max_record_bytes(self) -> int:
+        """The largest Kafka record we write: the largest body plus headers and envelope.
+
+        topics/ sets max.message.bytes to match the default (2 MiB).
+        """
+        return max(2 * 1024 * 1024, self.max_body_bytes + 64 * 1024)
+
+    @property
     def app_id(self) -> str:
         """The Faust app id: the consumer group and the prefix of internal topics."""
         return f"{self.topic_prefix}{APP_NAME}"

@@ -50,6 +50,14 @@ def test_garbage_never_stalls_the_partition(env: Env) -> None:
         "wrong-types": (orjson.dumps({"event_type": {"nested": 1}, "event": [1]}), token, "ok"),
         "plain-token-ok": (b'{"event_type":"page"}', token, "ok"),
         "digest-token-ok": (b'{"event_type":"page"}', digest_token, "ok"),
+        # Issue 8: a 350 KB header made the output too large for its topic, and the
+        # worker stopped deciding.
+        "huge-user-agent": (b'{"event_type":"page"}',
+                            [*token, ("eg-user-agent", b"u" * 350_000),
+                             ("eg-origin", b"o" * 200_000), ("eg-path", b"/" * 200_000)], "ok"),
+        "huge-batch": (orjson.dumps([{"event_type": "page"}] * 5000), token,
+                       "payload_too_large"),
+        "huge-event-type": (orjson.dumps({"event_type": "t" * 500_000}), token, "ok"),
     }
     prefix = secrets.generate()[:8]
     got = produce_and_collect(env, [(f"{prefix}-{name}", value, headers)
@@ -60,3 +68,29 @@ def test_garbage_never_stalls_the_partition(env: Env) -> None:
         assert audit["reason"] == reason, (name, audit)  # type: ignore[index]
         topic = "accepted-events" if reason == "ok" else "rejected-events"
         assert len(records[topic]) == 1, name
+
+
+def test_records_without_a_usable_id_are_decided_under_their_position(env: Env) -> None:
+    """Keys that are not UTF-8, or ids too long to key an output: `<topic>-<p>-<offset>`."""
+    headers = [("eg-endpoint", b"s2s"), ("eg-token", env.direct_secret.encode())]
+    shapes = [(b"\xff\xfe\xfd", []), (None, []), (b"k" * 5000, []),
+              (None, [("eg-request-id", b"\xc3\x28")]), (b"\x00\x01", [("eg-request-id", b"")])]
+
+    async def go() -> None:
+        async with env.collector() as col:
+            producer = AIOKafkaProducer(bootstrap_servers=env.bootstrap, acks="all")
+            await producer.start()
+            try:
+                ids = []
+                for key, extra in shapes:
+                    meta = await producer.send_and_wait(
+                        env.prefix + "raw-events", b'{"event_type":"page"}', key=key,
+                        headers=[*headers, *extra])
+                    ids.append(f"{meta.topic}-{meta.partition}-{meta.offset}")
+            finally:
+                await producer.stop()
+            for rid in ids:
+                got = await col.decision(rid)
+                assert [a["reason"] for a in got["audit-log"]] == ["ok"], rid
+                assert got["accepted-events"][0]["request_id"] == rid
+    asyncio.run(go())

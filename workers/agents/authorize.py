@@ -10,9 +10,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from workers.agents import nonce_log
+from workers.agents import nonce_log, outbox
 from workers.agents.key_view import jwks, view
-from workers.app import accepted_events, app, audit_log, raw_events, rejected_events
+from workers.app import accepted_events, app, audit_log, config, raw_events, rejected_events
 from workers.auth import outputs
 from workers.auth.authorize import decide
 from workers.auth.decision import Decision
@@ -26,6 +26,8 @@ ACCEPTED = accepted_events.get_topic_name()
 REJECTED = rejected_events.get_topic_name()
 AUDIT = audit_log.get_topic_name()
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
+# Room under the topics' max.message.bytes for the record's key and framing.
+OUTPUT_LIMIT = config.max_record_bytes - 16 * 1024
 
 
 @app.agent(raw_events)
@@ -35,8 +37,14 @@ async def authorize(stream: Any) -> None:
     # Batches cut Faust's per-event overhead; take_events acks only after the
     # batch was handled, so delivery stays at-least-once.
     async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
-        for event in batch:
-            await _handle(event.message)
+        try:
+            for event in batch:
+                await _handle(event.message)
+        except Exception as exc:
+            log.exception("authorize: a batch failed")
+            # A live process with a dead agent stops its partitions silently;
+            # an exit lets the supervisor restart it, and nothing was committed.
+            outbox.die(f"the authorize agent failed ({type(exc).__name__})")
 
 
 async def _handle(msg: Any) -> None:
@@ -57,12 +65,10 @@ async def _handle(msg: Any) -> None:
     lag_ms = int((now - received) * 1000) if received is not None else None
     ts = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
     for d in decisions:
+        d, value = outputs.bounded(request, d, OUTPUT_LIMIT)
         key = d.request_id.encode()
-        if d.accepted:
-            await _send(ACCEPTED, key, outputs.accepted(request, d))
-        else:
-            await _send(REJECTED, key, outputs.rejected(request, d))
-        await _send(AUDIT, key, outputs.audit(
+        await outbox.send(ACCEPTED if d.accepted else REJECTED, key, value)
+        await outbox.send(AUDIT, key, outputs.audit(
             request, d, ts=ts.replace("+00:00", "Z"), duration_us=duration_us,
             lag_ms=lag_ms, worker=WORKER))
 
@@ -81,10 +87,3 @@ async def _refetched() -> bool:
         return await asyncio.wait_for(jwks.refetch_unknown_kid(), JWKS_WAIT_S)
     except TimeoutError:
         return False
-
-
-async def _send(topic: str, key: bytes, value: bytes) -> None:
-    # Straight to the producer: this only enqueues. Faust flushes the producer
-    # before it commits the raw-events offset, so a crash can duplicate a
-    # decision (same request id) but never lose one.
-    await app.producer.send(topic, key, value, None, None, None)

@@ -15,6 +15,7 @@ import time
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from workers.agents import outbox
 from workers.agents.key_view import view
 from workers.app import _bootstrap, app, nonces
 from workers.auth.signing import WINDOW_S
@@ -29,8 +30,7 @@ async def publish_fresh() -> None:
     cache = view.state.nonces
     while cache.fresh:
         key, delivery, at = cache.fresh.pop()
-        await app.producer.send(NONCES, key.encode(), orjson.dumps([delivery, at]),
-                                None, None, None)
+        await outbox.send(NONCES, key.encode(), orjson.dumps([delivery, at]))
 
 
 @app.task

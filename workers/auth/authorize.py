@@ -35,6 +35,13 @@ def decide(request: RawRequest, state: AuthState, now: float) -> list[Decision]:
             return [_refusal(rid, auth)]
         return [Decision(rid, Reason.MALFORMED_EVENT, str(exc), key_id=auth.key.id,
                          method=auth.method)]
+    if batch and len(parsed) > state.max_batch_events:
+        # One request must not hold up its partition: Jitsu's SDKs send a few hundred.
+        reason = auth if isinstance(auth, Refused) else Refused(
+            Reason.PAYLOAD_TOO_LARGE,
+            f"batch of {len(parsed)} events > max_batch_events {state.max_batch_events}",
+            auth.key.id, auth.method)
+        return [_refusal(rid, reason)]
     if batch and not parsed:
         reason = auth if isinstance(auth, Refused) else Refused(
             Reason.MALFORMED_EVENT, "empty batch", auth.key.id, auth.method)
@@ -63,7 +70,7 @@ def _decide_event(
     key = auth.key
     if key.allowed_events and etype not in key.allowed_events:
         return Decision(event_id, Reason.EVENT_NOT_ALLOWED,
-                        f"event type {etype!r} not in allowed_events", key.id, auth.method,
+                        f"event type {_quote(etype)} not in allowed_events", key.id, auth.method,
                         event=clean, event_type=etype)
     if isinstance(auth.jwt, Invalid):  # a present but invalid JWT is never downgraded
         return Decision(event_id, Reason.JWT_INVALID, auth.jwt.detail, key.id, auth.method,
@@ -71,7 +78,7 @@ def _decide_event(
     verified = auth.jwt if isinstance(auth.jwt, Verified) else None
     reason, identity = policy_for(key.policy, state.policies).decide(
         etype, jwt_valid=verified is not None)
-    detail = "" if reason.accepted else f"event type {etype!r}"
+    detail = "" if reason.accepted else f"event type {_quote(etype)}"
     return Decision(event_id, reason, detail, key.id, auth.method, identity,
                     verified.subject if verified else None, event=clean, event_type=etype)
 
@@ -85,3 +92,9 @@ def _json_type(value: Any) -> str:
     names: Mapping[type, str] = {list: "array", str: "string", bool: "boolean",
                                  int: "number", float: "number", type(None): "null"}
     return names.get(type(value), type(value).__name__)
+
+
+def _quote(etype: str | None) -> str:
+    # A sender's string in a detail: bounded, so a 1 MB event type stays out of the audit.
+    text = repr(etype)
+    return text if len(text) <= 120 else text[:100] + "...'"

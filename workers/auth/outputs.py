@@ -7,7 +7,25 @@ from typing import Any
 import orjson
 
 from workers.auth.decision import Decision
+from workers.auth.reasons import Reason
 from workers.auth.request import RawRequest
+
+MAX_EVENT_TYPE = 256  # an event type is a sender's string; the audit keeps its start
+
+
+def bounded(req: RawRequest, d: Decision, limit: int) -> tuple[Decision, bytes]:
+    """The output record for `d`, or a compact `payload_too_large` one over `limit` bytes.
+
+    A record over the topic's max.message.bytes would fail in the producer and
+    hold up its partition; the compact record drops the event, keeps the rest.
+    """
+    value = accepted(req, d) if d.accepted else rejected(req, d)
+    if len(value) <= limit:
+        return d, value
+    compact = Decision(d.request_id, Reason.PAYLOAD_TOO_LARGE,
+                       f"output record of {len(value)} bytes > {limit}", d.key_id, d.method,
+                       event_type=d.event_type)
+    return compact, rejected(req, compact)
 
 
 def accepted(req: RawRequest, d: Decision) -> bytes:
@@ -52,7 +70,7 @@ def audit(
         "key_id": d.key_id,
         "method": d.method.value if d.method else None,
         "endpoint": req.endpoint,
-        "event_type": d.event_type,
+        "event_type": d.event_type[:MAX_EVENT_TYPE] if d.event_type else d.event_type,
         "origin": req.origin,
         "ip": req.ip,
         "path": req.path,

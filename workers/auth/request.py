@@ -13,6 +13,13 @@ from datetime import datetime
 from workers.auth import secrets
 
 ENDPOINTS = ("client", "s2s")
+# Any producer may write raw-events, so header values are bounded before they are
+# copied into an output record: a 350 KB user agent once made outputs too large
+# for their topic and stalled the worker.
+CONTEXT_LIMITS = {"origin": 1024, "ip": 64, "user-agent": 1024, "path": 2048, "query": 4096,
+                  "received-at": 64}
+TRUNCATED = "...[truncated]"
+MAX_REQUEST_ID = 200  # ingest ids are 32 hex digits; a batch adds ":<index>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +56,14 @@ class RawRequest:
             if raw is not None and name.startswith("eg-"):
                 # Undecodable bytes cannot match anything; keep them visible, not fatal.
                 h[name[3:]] = raw.decode("utf-8", "replace").strip()
+        for name, limit in CONTEXT_LIMITS.items():
+            if len(h.get(name, "")) > limit:
+                h[name] = h[name][:limit - len(TRUNCATED)] + TRUNCATED
         token = h.get("token") or None
-        key_text = key.decode("utf-8", "replace") if key else ""
         return cls(
-            request_id=h.get("request-id") or key_text or fallback_id,
+            request_id=(_usable_id(h.get("request-id"))
+                        or _usable_id(key.decode("utf-8", "replace") if key else None)
+                        or fallback_id),
             record_id=fallback_id,
             body=value or b"",
             endpoint=h.get("endpoint") if h.get("endpoint") in ENDPOINTS else None,
@@ -82,3 +93,11 @@ class RawRequest:
     def context(self) -> dict[str, str | None]:
         return {"origin": self.origin, "ip": self.ip, "user_agent": self.user_agent,
                 "path": self.path}
+
+
+def _usable_id(candidate: str | None) -> str | None:
+    """An id fit to key outputs and be quoted in logs: short, printable, whole UTF-8."""
+    if (not candidate or len(candidate) > MAX_REQUEST_ID or "\ufffd" in candidate
+            or not candidate.isprintable()):
+        return None
+    return candidate

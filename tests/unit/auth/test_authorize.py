@@ -190,3 +190,22 @@ def test_removing_one_key_keeps_another_key_with_the_same_secret() -> None:
     assert (d.reason, d.key_id) == (Reason.OK, "b")
     st.keys.remove("b")
     assert one(req(), st)[0] is Reason.UNKNOWN_KEY
+
+
+def test_a_batch_over_the_cap_is_one_rejection() -> None:
+    st = state(key())
+    st.max_batch_events = 3
+    events = [{"event_type": "page"}] * 4
+    [d] = decide(req(events), st, NOW)
+    assert (d.reason, d.key_id, d.request_id) == (Reason.PAYLOAD_TOO_LARGE, "shop", "r1")
+    assert d.detail == "batch of 4 events > max_batch_events 3"
+    assert [x.reason for x in decide(req(events[:3]), st, NOW)] == [Reason.OK] * 3
+    # An unauthenticated batch keeps its credential reason.
+    assert one(req({"events": events}, token="nope"), st)[0] is Reason.UNKNOWN_KEY
+
+
+def test_a_huge_event_type_stays_out_of_the_detail() -> None:
+    st = state(key(allowed_events=("page",)))
+    st.max_body_bytes = 1_000_000
+    [d] = decide(req({"event_type": "x" * 100_000}), st, NOW)
+    assert d.reason is Reason.EVENT_NOT_ALLOWED and len(d.detail) < 200
