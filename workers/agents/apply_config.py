@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from workers.agents.key_view import view
 from workers.app import app, auth_config, auth_state
 from workers.keys import records
 from workers.keys.apply import validate
@@ -24,7 +25,7 @@ async def apply_config(stream: Any) -> None:
         key: bytes = event.message.key or b""
         value: bytes | None = event.message.value
         try:
-            validate(key.decode("utf-8", "replace"), value)
+            validate(key.decode("utf-8", "replace"), value, view.state.keys)
         except records.InvalidRecord as exc:
             # The message names the record key and field, never the secret.
             log.error("auth-config: refused %s", exc)

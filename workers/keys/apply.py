@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from workers.auth.authorize import AuthState
+from workers.auth.keys import KeyIndex, KeyRecord
 from workers.keys import records
 
 
@@ -13,7 +14,9 @@ def apply(state: AuthState, record_key: str, value: bytes | None) -> None:
         if value is None:
             state.keys.remove(key_id)
         else:
-            state.keys.put(records.decode_key(record_key, records.loads(record_key, value)))
+            record = records.decode_key(record_key, records.loads(record_key, value))
+            check_access_key(state.keys, record)
+            state.keys.put(record)
     elif record_key.startswith(records.POLICY_PREFIX):
         name = record_key[len(records.POLICY_PREFIX):]
         if value is None:
@@ -38,6 +41,20 @@ def apply(state: AuthState, record_key: str, value: bytes | None) -> None:
             f"{record_key}: unknown record key; expected key/<id>, policy/<name> or provider/<id>")
 
 
-def validate(record_key: str, value: bytes | None) -> None:
-    """Check a record as `apply` would, without a state to change."""
+def check_access_key(keys: KeyIndex, record: KeyRecord) -> None:
+    """One access key names one key: the first key that took it keeps it.
+
+    Every worker reads the same ordered log, so every worker refuses the same record.
+    """
+    owner = keys.by_access_key(record.access_key) if record.access_key else None
+    if owner is not None and owner.id != record.id:
+        raise records.InvalidRecord(
+            f"{records.KEY_PREFIX}{record.id}: access_key {record.access_key} already belongs "
+            f"to key {owner.id}; remove it there first")
+
+
+def validate(record_key: str, value: bytes | None, keys: KeyIndex | None = None) -> None:
+    """Check a record as `apply` would, against `keys`, without changing them."""
     apply(AuthState(), record_key, value)
+    if keys is not None and value is not None and record_key.startswith(records.KEY_PREFIX):
+        check_access_key(keys, records.decode_key(record_key, records.loads(record_key, value)))

@@ -51,6 +51,14 @@ def parse(value: Any, seal: Seal, source: str, s2s_auth: Iterable[str] = ()) -> 
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
         raise KeyConfigError(f"duplicate key ids: {', '.join(dupes)}")
+    by_access: dict[str, list[str]] = {}
+    for r in records:
+        if r.access_key:
+            by_access.setdefault(r.access_key, []).append(r.id)
+    shared = sorted(", ".join(ids) for ids in by_access.values() if len(ids) > 1)
+    if shared:
+        # One access key must name one key: otherwise the last one applied wins.
+        raise KeyConfigError(f"keys share an access_key: {'; '.join(shared)}")
     return records
 
 

@@ -110,3 +110,9 @@ def test_empty_secret_is_refused_not_hashed() -> None:
 def test_urls_must_be_fetched_first() -> None:
     with pytest.raises(jitsu.KeyConfigError):
         parse("https://example.invalid/tokens")
+
+
+def test_keys_sharing_an_access_key_are_refused() -> None:
+    with pytest.raises(jitsu.KeyConfigError, match="keys share an access_key: x, y"):
+        parse([{"id": "x", "access_key": "AK", "access_secret": "s1"},
+               {"id": "y", "access_key": "AK", "access_secret": "s2"}])
