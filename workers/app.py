@@ -9,8 +9,10 @@ from __future__ import annotations
 import faust
 
 from workers import kafka_address, settings
+from workers.kafka import unreadable
 from workers.paths import cache_dir
 
+unreadable.install()  # before Faust builds its consumers
 config = settings.load()
 try:
     _bootstrap = kafka_address.bootstrap(config)

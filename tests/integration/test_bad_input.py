@@ -7,7 +7,11 @@ from __future__ import annotations
 import asyncio
 
 import orjson
+import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.producer import message_accumulator
+from aiokafka.producer import producer as producer_module
+from aiokafka.record import default_records
 
 from tests.integration.conftest import Env
 from workers.auth import secrets
@@ -94,3 +98,42 @@ def test_records_without_a_usable_id_are_decided_under_their_position(env: Env) 
                 assert [a["reason"] for a in got["audit-log"]] == ["ok"], rid
                 assert got["accepted-events"][0]["request_id"] == rid
     asyncio.run(go())
+
+
+class _RawName(str):
+    """A header name that encodes to bytes that are not UTF-8, as kcat can write."""
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return b"eg-\xff\xfe"
+
+
+def test_a_header_name_the_client_cannot_decode_is_rejected_not_fatal(
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    # aiokafka's C record builder encodes names itself; the Python one calls encode().
+    for module in (message_accumulator, producer_module):
+        monkeypatch.setattr(module, "DefaultRecordBatchBuilder",
+                            default_records._DefaultRecordBatchBuilderPy)
+    headers = [("eg-endpoint", b"s2s"), ("eg-token", env.direct_secret.encode())]
+    after = f"after-{secrets.generate()[:8]}"
+
+    async def go() -> None:
+        async with env.collector() as col:
+            producer = AIOKafkaProducer(bootstrap_servers=env.bootstrap, acks="all")
+            await producer.start()
+            try:
+                meta = await producer.send_and_wait(
+                    env.prefix + "raw-events", b'{"event_type":"page"}', key=b"bad-name",
+                    headers=[(_RawName("x"), b"v"), *headers])
+                await producer.send_and_wait(
+                    env.prefix + "raw-events", b'{"event_type":"page"}', key=b"bad-name",
+                    headers=[("eg-request-id", after.encode()), *headers])
+            finally:
+                await producer.stop()
+            fallback = f"{meta.topic}-{meta.partition}-{meta.offset}"
+            got = await col.decision(fallback)
+            [audit] = got["audit-log"]
+            assert audit["reason"] == "malformed_event", audit
+            assert audit["detail"].startswith("unreadable record (UnicodeDecodeError")
+            assert [a["reason"] for a in (await col.decision(after))["audit-log"]] == ["ok"]
+    asyncio.run(go())
+    assert all(p.alive() for p in env.stack.procs)

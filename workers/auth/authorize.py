@@ -22,6 +22,8 @@ __all__ = ["AuthState", "decide"]
 
 def decide(request: RawRequest, state: AuthState, now: float) -> list[Decision]:
     rid = request.request_id
+    if request.unreadable is not None:
+        return [Decision(rid, Reason.MALFORMED_EVENT, f"unreadable record ({request.unreadable})")]
     if len(request.body) > state.max_body_bytes:
         return [Decision(rid, Reason.PAYLOAD_TOO_LARGE,
                          f"{len(request.body)} bytes > {state.max_body_bytes}")]

@@ -19,6 +19,8 @@ ENDPOINTS = ("client", "s2s")
 CONTEXT_LIMITS = {"origin": 1024, "ip": 64, "user-agent": 1024, "path": 2048, "query": 4096,
                   "received-at": 64}
 TRUNCATED = "...[truncated]"
+# Set by workers/kafka/unreadable.py on a record the Kafka client could not parse.
+UNREADABLE_HEADER = "x-eventguard-unreadable"
 MAX_REQUEST_ID = 200  # ingest ids are 32 hex digits; a batch adds ":<index>"
 
 
@@ -42,6 +44,7 @@ class RawRequest:
     # Where the record sits (topic-partition-offset): the same record read again is
     # a redelivery, whatever request id it claims; another record is a replay.
     record_id: str = ""
+    unreadable: str | None = None  # why the Kafka client could not read the record
 
     @classmethod
     def from_record(
@@ -52,7 +55,10 @@ class RawRequest:
         fallback_id: str,
     ) -> RawRequest:
         h: dict[str, str] = {}
+        unreadable = None
         for name, raw in headers:
+            if name == UNREADABLE_HEADER:
+                unreadable = (raw or b"").decode("utf-8", "replace")
             if raw is not None and name.startswith("eg-"):
                 # Undecodable bytes cannot match anything; keep them visible, not fatal.
                 h[name[3:]] = raw.decode("utf-8", "replace").strip()
@@ -79,6 +85,7 @@ class RawRequest:
             user_agent=h.get("user-agent") or None,
             path=h.get("path") or None,
             query=h.get("query") or None,
+            unreadable=unreadable,
         )
 
     def received_epoch(self) -> float | None:

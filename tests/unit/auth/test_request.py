@@ -49,3 +49,15 @@ def test_credentials_are_not_truncated() -> None:
 def test_invalid_utf8_headers_do_not_raise() -> None:
     req = read(b"k", [("eg-origin", b"\xff\xfe"), ("eg-endpoint", b"\xff"), ("eg-token", None)])
     assert req.origin == "\ufffd\ufffd" and req.endpoint is None and req.token is None
+
+
+def test_a_placeholder_for_an_unreadable_record_is_malformed() -> None:
+    from workers.auth.authorize import AuthState, decide
+    from workers.auth.reasons import Reason
+    from workers.auth.request import UNREADABLE_HEADER
+
+    req = RawRequest.from_record(None, None, [(UNREADABLE_HEADER, b"UnicodeDecodeError")],
+                                 fallback_id=FALLBACK)
+    [d] = decide(req, AuthState(), 0.0)
+    assert (d.request_id, d.reason, d.detail) == (
+        FALLBACK, Reason.MALFORMED_EVENT, "unreadable record (UnicodeDecodeError)")

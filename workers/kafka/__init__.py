@@ -1,0 +1,1 @@
+"""Kafka client concerns shared by the worker and the ingest."""
