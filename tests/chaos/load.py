@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 import orjson
@@ -65,7 +64,8 @@ class Load:
         self.result = LoadResult(rate)
         self._start = 0.0
 
-    async def run(self, duration_s: float) -> LoadResult:
+    async def run(self, duration_s: float, stop: asyncio.Event | None = None) -> LoadResult:
+        """Send for `duration_s`, or until `stop` is set, whichever comes first."""
         res = self.result
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         connector = aiohttp.TCPConnector(limit=self.concurrency)
@@ -73,7 +73,8 @@ class Load:
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             self._start = time.monotonic()
             n = 0
-            while (elapsed := time.monotonic() - self._start) < duration_s:
+            while ((elapsed := time.monotonic() - self._start) < duration_s
+                   and not (stop and stop.is_set())):
                 due = int(elapsed * self.rate) + 1
                 while n < due:
                     if len(inflight) >= self.concurrency:
@@ -118,6 +119,33 @@ class Load:
         self._count(n, status)
 
 
+class Tracker:
+    """Follows a Collector's audit records as they arrive: which request ids are decided,
+    and when each worker (`host:pid`) last decided something."""
+
+    def __init__(self, col: Collector) -> None:
+        self.col = col
+        self._cursor = 0
+        self.decided: set[str] = set()
+        self.last_seen: dict[str, float] = {}
+
+    def poll(self) -> None:
+        raw = self.col.raw
+        end = len(raw)
+        now = time.monotonic()
+        for msg in raw[self._cursor:end]:
+            if msg.topic.endswith("audit-log") and msg.value:
+                audit = orjson.loads(msg.value)
+                self.decided.add(str(audit["request_id"]))
+                self.last_seen[str(audit["worker"])] = now
+        self._cursor = end
+
+    def backlog(self, ok: Iterable[str]) -> int:
+        """Request ids that got a 200 and have no decision yet."""
+        self.poll()
+        return sum(1 for r in ok if r not in self.decided)
+
+
 @dataclass
 class Verdict:
     """What the output topics say about a set of request ids that got a 200."""
@@ -126,6 +154,7 @@ class Verdict:
     conflicting: dict[str, list[tuple[str, str]]]
     wrong: dict[str, tuple[str, str, str]]  # rid -> (kind, decision, reason)
     duplicated: dict[str, int]  # rid -> number of audit records, when > 1
+    first_copy_by: Counter[str]  # duplicated rids by the worker of their first audit record
     audit_records: int
     by_worker: Counter[str]
 
@@ -137,7 +166,8 @@ class Verdict:
         return (f"verdict: lost={len(self.lost)} conflicting={len(self.conflicting)} "
                 f"wrong={len(self.wrong)} duplicated_ids={len(self.duplicated)} "
                 f"extra_audit_records={self.extra_audit_records} "
-                f"audit_records={self.audit_records} by_worker={dict(self.by_worker)}")
+                f"audit_records={self.audit_records} by_worker={dict(self.by_worker)} "
+                f"duplicates_first_decided_by={dict(self.first_copy_by)}")
 
 
 def missing(col: Collector, rids: Iterable[str]) -> list[str]:
@@ -145,12 +175,17 @@ def missing(col: Collector, rids: Iterable[str]) -> list[str]:
 
 
 async def drain(col: Collector, rids: Iterable[str], timeout_s: float,
-                procs_alive: Any = None) -> tuple[float, list[str]]:
-    """Wait until every request id has an audit record; (seconds waited, still missing)."""
+                alive: Callable[[], bool] | None = None) -> tuple[float, list[str]]:
+    """Wait until every request id has an audit record; (seconds waited, still missing).
+
+    Gives up early once `alive()` says the processes that should decide are gone."""
     started = time.monotonic()
     left = missing(col, rids)
     last_report = started
     while left and time.monotonic() - started < timeout_s:
+        if alive is not None and not alive():
+            print("[chaos]   drain: gave up, a worker is gone")
+            break
         await asyncio.sleep(0.5)
         left = missing(col, left)
         if time.monotonic() - last_report > 10:
@@ -163,6 +198,7 @@ async def drain(col: Collector, rids: Iterable[str], timeout_s: float,
 def verdict(col: Collector, ok: dict[str, str]) -> Verdict:
     lost, conflicting, wrong, duplicated = [], {}, {}, {}
     by_worker: Counter[str] = Counter()
+    first_copy_by: Counter[str] = Counter()
     records = 0
     for rid, kind in ok.items():
         got = col.by_id.get(rid, {})
@@ -181,4 +217,5 @@ def verdict(col: Collector, ok: dict[str, str]) -> Verdict:
             wrong[rid] = (kind, *outcomes[0])
         if len(audits) > 1:
             duplicated[rid] = len(audits)
-    return Verdict(lost, conflicting, wrong, duplicated, records, by_worker)
+            first_copy_by[str(audits[0].get("worker"))] += 1
+    return Verdict(lost, conflicting, wrong, duplicated, first_copy_by, records, by_worker)

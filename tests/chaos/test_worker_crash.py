@@ -15,12 +15,16 @@ import time
 import pytest
 
 from tests.chaos.conftest import ChaosStack
-from tests.chaos.load import Load, drain, verdict
+from tests.chaos.load import Load, Tracker, drain, verdict
+from workers.decisions import Collector
 from workers.devstack import Proc
 
 RATE = 400.0  # requests/s through the ingest; each one is one decision
-LOAD_S = 60.0
-KILL_AT_S = (10.0, 28.0, 46.0)  # seconds into the load
+KILLS = 3
+FIRST_KILL_S = 10.0  # seconds into the load
+MIN_GAP_S = 15.0  # between kills, and at least until the group decides again (below)
+AFTER_LAST_KILL_S = 10.0  # load after the last kill
+MAX_LOAD_S = 330.0  # safety cap on the whole load
 RESTART_AFTER_S = 1.0
 IN_FLIGHT_S = 2.0  # beyond the commit interval: buffered, being flushed, being committed
 
@@ -42,15 +46,16 @@ def duplicate_bound(kills: int, rate: float, commit_interval_s: float, commit_ev
 def test_worker_sigkill_three_times_under_load(chaos_stack: ChaosStack) -> None:
     cs = chaos_stack
     conf = cs.faust_settings()
-    bound = duplicate_bound(len(KILL_AT_S), RATE, conf["broker_commit_interval"],
+    bound = duplicate_bound(KILLS, RATE, conf["broker_commit_interval"],
                             conf["broker_commit_every"])
     print(f"[chaos] faust settings: {conf}")
     print(f"[chaos] duplicate bound = kills x min(rate x (commit_interval_s + {IN_FLIGHT_S}), "
-          f"commit_every + rate x {IN_FLIGHT_S}) = {len(KILL_AT_S)} x min({RATE:.0f} x "
+          f"commit_every + rate x {IN_FLIGHT_S}) = {KILLS} x min({RATE:.0f} x "
           f"({conf['broker_commit_interval']} + {IN_FLIGHT_S}), {conf['broker_commit_every']} "
           f"+ {RATE:.0f} x {IN_FLIGHT_S}) = {bound}")
-    # A killed member's partitions wait for the session (or rebalance) timeout.
-    drain_timeout_s = 2 * max(conf["broker_session_timeout"], conf["broker_rebalance_timeout"]) + 60
+    # A killed member stays in the group until its session times out; a rebalance (the
+    # restarted worker joining) waits for it, so the whole group may stall that long.
+    drain_timeout_s = max(conf["broker_session_timeout"], conf["broker_rebalance_timeout"]) + 60
     cs.ingest()
     workers = {"worker-a": cs.worker("worker-a"), "worker-b": cs.worker("worker-b")}
 
@@ -60,27 +65,51 @@ def test_worker_sigkill_three_times_under_load(chaos_stack: ChaosStack) -> None:
                                       timeout_s=180)
         print(f"[chaos] both workers deciding after {time.monotonic() - t0:.1f}s: {sorted(seen)}")
         load = Load(cs, RATE)
-        kills: list[tuple[float, str, int, int]] = []
+        stop = asyncio.Event()
 
-        async def chaos() -> None:
+        async def recovered(tracker: Tracker, since: float, pids: list[int]) -> float:
+            """Seconds until every live worker decided again after `since` and the backlog
+            is back under a second of load: only then is the next kill a kill under load."""
+            while time.monotonic() - since < 2 * drain_timeout_s:
+                await asyncio.sleep(0.5)
+                tracker.poll()
+                fresh = all(any(w.endswith(f":{pid}") and t > since
+                                for w, t in tracker.last_seen.items()) for pid in pids)
+                if fresh and tracker.backlog(load.result.ok) < RATE:
+                    return time.monotonic() - since
+            raise AssertionError(f"the group did not recover within {2 * drain_timeout_s:.0f}s")
+
+        async def chaos(col: Collector) -> None:
+            tracker = Tracker(col)
             start = time.monotonic()
-            for i, at in enumerate(KILL_AT_S):
-                await asyncio.sleep(max(0.0, at - (time.monotonic() - start)))
-                name = ("worker-a", "worker-b")[i % 2]
-                victim: Proc = workers[name]
-                assert victim.alive(), f"{name} died on its own:\n{victim.tail()}"
-                os.killpg(victim.popen.pid, signal.SIGKILL)
-                victim.popen.wait(10)
-                cs.mark(name, f"SIGKILLed pid {victim.popen.pid} (kill {i + 1})")
-                await asyncio.sleep(RESTART_AFTER_S)
-                workers[name] = cs.worker(name)
-                kills.append((time.monotonic() - start, name, victim.popen.pid,
-                              workers[name].popen.pid))
-                print(f"[chaos] kill {i + 1}: {name} pid {victim.popen.pid} at "
-                      f"{at:.0f}s, restarted as pid {workers[name].popen.pid}")
+            await asyncio.sleep(FIRST_KILL_S)
+            try:
+                for i in range(KILLS):
+                    name = ("worker-a", "worker-b")[i % 2]
+                    victim: Proc = workers[name]
+                    assert victim.alive(), f"{name} died on its own:\n{victim.tail()}"
+                    killed_at = time.monotonic()
+                    os.killpg(victim.popen.pid, signal.SIGKILL)
+                    victim.popen.wait(10)
+                    cs.mark(name, f"SIGKILLed pid {victim.popen.pid} (kill {i + 1})")
+                    await asyncio.sleep(RESTART_AFTER_S)
+                    workers[name] = cs.worker(name)
+                    print(f"[chaos] kill {i + 1}: {name} pid {victim.popen.pid} at "
+                          f"{killed_at - start:.1f}s into the load, restarted as pid "
+                          f"{workers[name].popen.pid}")
+                    if i == KILLS - 1:
+                        await asyncio.sleep(AFTER_LAST_KILL_S)
+                        break
+                    took = await recovered(tracker, killed_at,
+                                           [p.popen.pid for p in workers.values()])
+                    print(f"[chaos]   both workers deciding again and backlog < 1 s of load "
+                          f"{took:.1f}s after the kill")
+                    await asyncio.sleep(max(0.0, MIN_GAP_S - (time.monotonic() - killed_at)))
+            finally:
+                stop.set()
 
         async with cs.collector() as col:
-            result, _ = await asyncio.gather(load.run(LOAD_S), chaos())
+            result, _ = await asyncio.gather(load.run(MAX_LOAD_S, stop), chaos(col))
             print(f"[chaos] {result.summary()}")
             print(f"[chaos] 200s per second (/other!): {result.timeline()}")
             drained_s, left = await drain(col, result.ok, drain_timeout_s)
@@ -93,7 +122,7 @@ def test_worker_sigkill_three_times_under_load(chaos_stack: ChaosStack) -> None:
               f"{v.extra_audit_records}); bound {bound}")
         for name, proc in workers.items():
             print(f"[chaos] {name} pid {proc.popen.pid} alive={proc.alive()} log {proc.log}")
-        assert len(result.ok) > 0.9 * RATE * LOAD_S, "the ingest answered too few 200s"
+        assert len(result.ok) > 0.9 * RATE * result.duration_s, "too few 200s from the ingest"
         assert not v.lost, f"{len(v.lost)} request ids got a 200 but no decision: {v.lost[:5]}"
         assert not v.conflicting, f"conflicting decisions: {list(v.conflicting.items())[:5]}"
         assert not v.wrong, f"wrong decisions: {list(v.wrong.items())[:5]}"
