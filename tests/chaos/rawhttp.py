@@ -1,8 +1,9 @@
 """HTTP/1.1 over plain asyncio streams, so a test can send anything, malformed or not.
 
 `Lane` keeps one keep-alive connection for well-formed requests and opens a fresh
-one for each raw (possibly malformed) input, which it half-closes after writing so
-the server sees the end of the input instead of waiting for more.
+one for each raw (possibly malformed) input; if the server has not answered that
+within RAW_GRACE_S, it half-closes the connection, so the server sees the end of
+the input instead of waiting for more.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 CLOSED = "closed"  # the server closed the connection without an answer
 TIMEOUT = "timeout"  # no answer and no close within the timeout: a hang
+RAW_GRACE_S = 0.25  # raw input: how long to wait for an answer before half-closing
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,16 @@ class Lane:
                 with contextlib.suppress(OSError):
                     writer.write(inp.data)
                     await writer.drain()
+                try:
+                    # An answer to what was sent, before the server sees the end of input
+                    # (on EOF aiohttp may drop the connection without answering).
+                    return (await asyncio.wait_for(read_answer(reader, inp.head),
+                                                   RAW_GRACE_S)).status
+                except TimeoutError:
+                    pass  # it waits for more input: end the input
+                except (OSError, asyncio.IncompleteReadError, ValueError):
+                    return CLOSED
+                with contextlib.suppress(OSError):
                     writer.write_eof()
                 try:
                     return (await read_answer(reader, inp.head)).status
