@@ -52,9 +52,11 @@ class _Batch:
 
     def __iter__(self) -> Iterator[Any]:
         last = self._batch.base_offset - 1
-        records = iter(self._batch)
+        records: Iterator[Any] | None = None
         while True:
             try:
+                # iter() decompresses: a codec this client lacks fails here.
+                records = records or iter(self._batch)
                 record = next(records)
             except StopIteration:
                 return
