@@ -3,10 +3,17 @@
 The body is passed through untouched unless an event carries `api_key` (Jitsu
 SDKs copy the key into every event): then that field is removed, and its value
 is the API secret if the request carried none elsewhere.
+
+Header values are written as the bytes the client sent: aiohttp decodes them
+as UTF-8 with `surrogateescape`, so invalid UTF-8 arrives as lone surrogates,
+which are turned back into the original bytes here (never an exception).
+Descriptive values are capped (`CAPS`, cut on a character boundary);
+credentials never are: they must verify as sent, or fail.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +25,21 @@ from workers.auth import secrets, tokens
 from workers.auth.events import SECRET_FIELDS
 
 Header = tuple[str, bytes]
+
+KIB = 1024
+# Bytes kept of each descriptive header; the rest is cut off.
+CAPS = {
+    "eg-origin": 1 * KIB,
+    "eg-user-agent": 1 * KIB,
+    "eg-path": 2 * KIB,
+    "eg-query": 4 * KIB,
+    "eg-ip": 64,
+}
+# Query parameters whose value is replaced by its sha256 digest in eg-query: any
+# name containing one of these (case-insensitive, `-` read as `_`). They are not
+# credentials (tokens.py decides that); they just must not be stored in clear.
+SECRET_WORDS = ("token", "key", "secret", "password", "passwd", "pwd", "signature",
+                "credential", "authorization")
 
 
 @dataclass(frozen=True)
@@ -40,7 +62,7 @@ def build(
     ip: str | None,
 ) -> RawRecord:
     """`headers` keyed by lower-case names; `doc` is the body, already parsed."""
-    creds = tokens.extract(query, headers)
+    creds = tokens.extract(query, _decodable(headers))
     token = creds.token
     body_secret, stripped = _strip_body_secrets(doc)
     if stripped is not None:
@@ -51,7 +73,7 @@ def build(
         ("eg-request-id", request_id),
         ("eg-received-at", received_at),
         ("eg-endpoint", endpoint),
-        ("eg-token", secrets.digest(token) if token else None),
+        ("eg-token", digest(token) if token else None),
         ("eg-jwt", creds.jwt),
         ("eg-access-key", headers.get("x-access-key")),
         ("eg-timestamp", headers.get("x-timestamp")),
@@ -61,12 +83,67 @@ def build(
         ("eg-ip", ip),
         ("eg-user-agent", headers.get("user-agent")),
         ("eg-path", path),
-        ("eg-query", urlencode(tokens.without_secrets(query)) or None),
+        ("eg-query", query_text(query) or None),
     ]
-    record_headers = [(name, value.encode()) for name, value in fields if value]
+    record_headers = [(name, _bytes(name, value)) for name, value in fields if value]
     # A signed request is keyed by its nonce so a replay meets its original's partition.
-    key = (nonce or request_id).encode()
+    key = raw_bytes(nonce or request_id)
     return RawRecord(key, body, record_headers)
+
+
+def _decodable(headers: Mapping[str, str]) -> Mapping[str, str]:
+    """Basic credentials are base64, so ASCII: any other `Authorization: Basic` value
+    carries no user name (tokens.basic_user would raise on it instead of saying so)."""
+    auth = headers.get("authorization")
+    if auth is None or auth.isascii() or auth.strip()[:6].lower() != "basic ":
+        return headers
+    return {k: v for k, v in headers.items() if k != "authorization"}
+
+
+def raw_bytes(text: str) -> bytes:
+    """The bytes the client sent (aiohttp decodes headers with surrogateescape)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def digest(secret: str) -> str:
+    """`sha256:<hex>` of the secret's bytes as sent; `secrets.digest` for valid UTF-8."""
+    try:
+        return secrets.digest(secret)
+    except UnicodeEncodeError:
+        return secrets.PREFIX + hashlib.sha256(raw_bytes(secret)).hexdigest()
+
+
+def cut(data: bytes, limit: int) -> bytes:
+    """At most `limit` bytes, never ending inside a UTF-8 character."""
+    if len(data) <= limit:
+        return data
+    data = data[:limit]
+    # Drop a trailing lead byte and its continuation bytes if the character is incomplete.
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 != 0x80:  # an ASCII or lead byte
+            need = 1 if byte < 0x80 else 2 if byte >> 5 == 0x6 else 3 if byte >> 4 == 0xE else 4
+            return data if need <= back else data[:-back]
+    return data
+
+
+def _bytes(name: str, value: str) -> bytes:
+    data = raw_bytes(value)
+    limit = CAPS.get(name)
+    return cut(data, limit) if limit is not None else data
+
+
+def query_text(query: Sequence[tuple[str, str]]) -> str:
+    """The query for eg-query: without the credential parameters (`token`, `p_*`), and
+    with the value of any other secret-looking parameter replaced by its digest."""
+    kept = [(n, digest(v) if v and _secret_name(n) else v) for n, v in
+            tokens.without_secrets(query)]
+    return urlencode(kept, safe=":", errors="surrogateescape")
+
+
+def _secret_name(name: str) -> bool:
+    folded = name.lower().replace("-", "_")
+    return any(word in folded for word in SECRET_WORDS)
 
 
 def _strip_body_secrets(doc: Any) -> tuple[str | None, Any]:

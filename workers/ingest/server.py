@@ -1,7 +1,8 @@
 """The HTTP ingest: validate, write to raw-events, answer. Nothing else.
 
-Kafka access is injected (`Sink`), so the routes are testable without a broker
-and the status codes stay honest: 200 only after Kafka acknowledged the record.
+Kafka access is injected (`Sink`, see sink.py), so the routes are testable
+without a broker and the status codes stay honest: 200 only after Kafka
+acknowledged the record.
 """
 
 from __future__ import annotations
@@ -10,14 +11,19 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any
 
 import orjson
 from aiohttp import web
 
-from workers.ingest import metadata
+from workers.ingest import client_ip, metadata
+from workers.ingest.admin import PREFIX as ADMIN_PREFIX
 from workers.ingest.admin import AdminAPI
 from workers.ingest.responses import error, json
+from workers.ingest.sink import Check, RecordTooLarge, Sink, SinkUnavailable
+from workers.settings import Settings
+
+__all__ = ["Check", "RecordTooLarge", "Sink", "SinkUnavailable", "create_app", "endpoint_for"]
 
 log = logging.getLogger(__name__)
 
@@ -27,28 +33,20 @@ ALLOW_HEADERS = ("Content-Type, X-Auth-Token, Authorization, api_key, X-Access-K
                  "X-Timestamp, X-Nonce, X-Signature, X-Request-Id")
 RETRY_AFTER_S = "5"
 
-
-class Sink(Protocol):
-    async def send(self, record: metadata.RawRecord) -> None:
-        """Return once Kafka acknowledged the record; raise SinkUnavailable otherwise."""
-
-    async def healthy(self) -> bool: ...
-
-
-class SinkUnavailable(RuntimeError):
-    pass
-
-
 SINK: web.AppKey[Sink] = web.AppKey("sink")
-LIMIT = web.AppKey("max_body_bytes", int)
+SETTINGS = web.AppKey("settings", Settings)
+TRUSTED = web.AppKey("trusted_proxies", tuple)
 
 
-def create_app(sink: Sink, max_body_bytes: int, admin: AdminAPI | None = None
+def create_app(sink: Sink, settings: Settings | None = None, admin: AdminAPI | None = None
                ) -> web.Application:
-    app = web.Application(client_max_size=max_body_bytes, middlewares=[_cors])
+    conf = settings or Settings()
+    app = web.Application(client_max_size=conf.max_body_bytes, middlewares=[_cors])
     app[SINK] = sink
-    app[LIMIT] = max_body_bytes
+    app[SETTINGS] = conf
+    app[TRUSTED] = client_ip.networks(conf.trusted_proxies)
     app.router.add_get("/health", _health)
+    app.router.add_get("/ready", _ready)
     if admin is not None:
         admin.add_routes(app)  # before the catch-all POST route
     app.router.add_route("OPTIONS", "/{tail:.*}", _preflight)
@@ -69,18 +67,26 @@ async def _event(request: web.Request) -> web.Response:
     if endpoint is None:
         return error(404, f"no endpoint {request.path}; post events to /api/v1/event "
                            "or /api/v1/s2s/event")
-    limit = request.app[LIMIT]
+    conf = request.app[SETTINGS]
+    limit = conf.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         return error(413, f"body is {request.content_length} bytes; the limit is {limit}")
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return error(413, f"body is over the limit of {limit} bytes")
+    except web.RequestPayloadError as exc:
+        # Content-Encoding that does not match the body, a broken chunked stream, ...
+        return _closing(error(400, f"body could not be read: {_payload_problem(exc)}"))
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         problem = "not valid UTF-8" if "UTF-8" in str(exc) else "not valid JSON"
         return error(400, f"body is {problem}; send a JSON object or array")
+    events = batch_size(doc)
+    if events > conf.max_batch_events:
+        return error(413, f"batch has {events} events; the limit is {conf.max_batch_events} "
+                          "(ingest.max_batch_events); split it")
     request_id = uuid.uuid4().hex
     record = metadata.build(
         endpoint=endpoint,
@@ -91,10 +97,14 @@ async def _event(request: web.Request) -> web.Response:
         query=list(request.query.items()),
         headers={k.lower(): v for k, v in request.headers.items()},
         path=request.path,
-        ip=_client_ip(request),
+        ip=client_ip.client_ip(request.remote, request.headers.get("X-Real-IP"),
+                               request.headers.get("X-Forwarded-For"), request.app[TRUSTED]),
     )
     try:
         await request.app[SINK].send(record)
+    except RecordTooLarge:
+        return error(413, "the request is too large for the raw-events topic; send less per "
+                          "request")
     except SinkUnavailable:
         return error(503, "Kafka is unavailable; the event was not stored, retry later",
                       {"Retry-After": RETRY_AFTER_S})
@@ -102,13 +112,51 @@ async def _event(request: web.Request) -> web.Response:
     return json({"status": "ok", "request_id": request_id})
 
 
+def batch_size(doc: Any) -> int:
+    """How many events the worker will decide for this body (as workers.auth.events reads it)."""
+    if isinstance(doc, list):
+        return len(doc)
+    if isinstance(doc, dict):
+        for name in ("events", "batch"):
+            if isinstance(doc.get(name), list):
+                return len(doc[name])
+    return 1
+
+
+def _payload_problem(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc
+    name = type(cause).__name__
+    if name == "ContentEncodingError":
+        return "it does not match its Content-Encoding"
+    return f"{name}"
+
+
+def _closing(response: web.Response) -> web.Response:
+    response.force_close()  # the rest of the stream cannot be trusted
+    return response
+
+
 async def _health(request: web.Request) -> web.Response:
-    if await request.app[SINK].healthy():
+    """Liveness and Kafka: the process answers, reaches Kafka, and its producer works."""
+    check = await request.app[SINK].check()
+    return _checked(check.reachable, check)
+
+
+async def _ready(request: web.Request) -> web.Response:
+    """Would a POST be stored now: Kafka reachable, raw-events led, writes succeeding."""
+    check = await request.app[SINK].check()
+    return _checked(check.ready, check)
+
+
+def _checked(ok: bool, check: Check) -> web.Response:
+    if ok:
         return json({"status": "ok"})
-    return error(503, "Kafka is unreachable", {"Retry-After": RETRY_AFTER_S})
+    return error(503, check.problem or "Kafka is unreachable", {"Retry-After": RETRY_AFTER_S})
 
 
 async def _preflight(request: web.Request) -> web.Response:
+    if _is_admin(request.path):
+        return web.Response(status=204)  # no CORS: browsers may not call the admin API
     return web.Response(status=200, headers={
         "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
         "Access-Control-Allow-Headers": ALLOW_HEADERS,
@@ -123,18 +171,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def _cors(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
     origin = request.headers.get("Origin")
-    if origin:
+    if origin and not _is_admin(request.path):
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Credentials"] = "true"
         response.headers["Vary"] = "Origin"
     return response
 
 
-def _client_ip(request: web.Request) -> str | None:
-    real = request.headers.get("X-Real-IP")
-    if real:
-        return real.strip()
-    forwarded = request.headers.get("X-Forwarded-For")
-    if forwarded:
-        return forwarded.split(",", 1)[0].strip()
-    return request.remote
+def _is_admin(path: str) -> bool:
+    return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")

@@ -9,7 +9,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from workers.ingest import metadata
-from workers.ingest.server import SinkUnavailable, create_app, endpoint_for
+from workers.ingest.server import Check, SinkUnavailable, create_app, endpoint_for
+from workers.settings import Settings
 
 Client = TestClient[web.Request, web.Application]
 
@@ -24,14 +25,15 @@ class MemorySink:
             raise SinkUnavailable("down")
         self.records.append(record)
 
-    async def healthy(self) -> bool:
-        return self.up
+    async def check(self) -> Check:
+        return Check(self.up, self.up, None if self.up else "Kafka is unreachable")
 
 
 def with_client(sink: MemorySink, fn: Callable[[Client], Awaitable[None]],
-                limit: int = 1024) -> None:
+                limit: int = 1024, settings: Settings | None = None) -> None:
     async def go() -> None:
-        async with TestClient(TestServer(create_app(sink, limit))) as client:
+        app = create_app(sink, settings or Settings(max_body_bytes=limit))
+        async with TestClient(TestServer(app)) as client:
             await fn(client)
     asyncio.run(go())
 

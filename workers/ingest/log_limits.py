@@ -1,0 +1,116 @@
+"""Keep the ingest's log readable when Kafka is down or clients send garbage.
+
+Two logging filters, installed by the ingest process (`install`):
+
+- `RateLimit` lets through one line per message kind (logger and message
+  template) every `every_s` seconds and counts the rest; the next line of that
+  kind that passes says how many were left out. aiokafka logs every failed
+  connection and metadata attempt, many per second per client while the broker
+  is away.
+- `BadRequestLines` turns aiohttp's traceback for a request it could not parse
+  (a header line too long, a broken Content-Length, a body that is not what its
+  Content-Encoding says) into one short line: it is the client's mistake, and
+  the client already got a 400.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
+
+RATE_LIMITED = ("aiokafka", "aiohttp.server")
+EVERY_S = 10.0
+MAX_KINDS = 1000  # message kinds remembered; templates are few, so this is only a guard
+
+
+class RateLimit(logging.Filter):
+    """At most one record per (logger, message template) per `every_s`, for loggers
+    under `prefixes`; others pass untouched."""
+
+    def __init__(self, prefixes: tuple[str, ...] = RATE_LIMITED, every_s: float = EVERY_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+        self.every_s = every_s
+        self.clock = clock
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def _limited(self, name: str) -> bool:
+        return any(name == p or name.startswith(p + ".") for p in self.prefixes)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._limited(record.name):
+            return True
+        key = (record.name, str(record.msg))
+        now = self.clock()
+        last = self._seen.get(key)
+        if last is not None and now - last[0] < self.every_s:
+            self._seen[key] = (last[0], last[1] + 1)
+            return False
+        if len(self._seen) >= MAX_KINDS and key not in self._seen:
+            self._seen.clear()
+        self._seen[key] = (now, 0)
+        if last is not None and last[1]:
+            record.msg = (f"{record.getMessage()} ({last[1]} more like this in the last "
+                          f"{now - last[0]:.0f}s)")
+            record.args = None
+        return True
+
+
+class BadRequestLines(logging.Filter):
+    """On `aiohttp.server`: a request aiohttp could not parse is logged as one line,
+    without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        problem = _client_error(exc)
+        if problem is None:
+            return True
+        remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+        record.msg = f"bad request ({type(problem).__name__}) from %s: %s"
+        record.args = (remote, _first_line(problem))
+        record.exc_info = None
+        record.exc_text = None
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def _client_error(exc: BaseException | None) -> BaseException | None:
+    """The HTTP parsing error behind `exc`, if the client's request caused it."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, HttpProcessingError):
+            return exc
+        if isinstance(exc, RequestPayloadError):
+            return _client_error(exc.__cause__) or exc
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    message: Any = getattr(exc, "message", None) or str(exc)
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return repr(text[:120])
+
+
+def install(root: logging.Logger | None = None) -> RateLimit:
+    """Rate-limit aiokafka and aiohttp.server on every handler of the root logger
+    (handlers see records of every logger, filters on a parent logger do not),
+    and shorten bad-request tracebacks."""
+    root = root or logging.getLogger()
+    limit = RateLimit()
+    handlers = root.handlers or ([logging.lastResort] if logging.lastResort else [])
+    for handler in handlers:
+        if not any(isinstance(f, RateLimit) for f in handler.filters):
+            handler.addFilter(limit)
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, BadRequestLines) for f in server.filters):
+        server.addFilter(BadRequestLines())
+    return limit
