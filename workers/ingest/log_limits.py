@@ -44,6 +44,14 @@ class RateLimit(logging.Filter):
         return any(name == p or name.startswith(p + ".") for p in self.prefixes)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # One verdict per record, however many handlers share this filter.
+        verdict = getattr(record, "_rate_limit_verdict", None)
+        if verdict is None:
+            verdict = self._decide(record)
+            record._rate_limit_verdict = verdict
+        return bool(verdict)
+
+    def _decide(self, record: logging.LogRecord) -> bool:
         if not self._limited(record.name):
             return True
         key = (record.name, str(record.msg))
@@ -100,7 +108,7 @@ def _first_line(exc: BaseException) -> str:
     return repr(text[:120])
 
 
-def install(root: logging.Logger | None = None) -> RateLimit:
+def install(root: logging.Logger | None = None) -> None:
     """Rate-limit aiokafka and aiohttp.server on every handler of the root logger
     (handlers see records of every logger, filters on a parent logger do not),
     and shorten bad-request tracebacks."""
@@ -113,4 +121,15 @@ def install(root: logging.Logger | None = None) -> RateLimit:
     server = logging.getLogger("aiohttp.server")
     if not any(isinstance(f, BadRequestLines) for f in server.filters):
         server.addFilter(BadRequestLines())
-    return limit
+
+
+def uninstall(root: logging.Logger | None = None) -> None:
+    """Undo `install` (for tests)."""
+    root = root or logging.getLogger()
+    for handler in [*root.handlers, logging.lastResort]:
+        if handler is not None:
+            for limit in [f for f in handler.filters if isinstance(f, RateLimit)]:
+                handler.removeFilter(limit)
+    server = logging.getLogger("aiohttp.server")
+    for short in [f for f in server.filters if isinstance(f, BadRequestLines)]:
+        server.removeFilter(short)

@@ -1,3 +1,7 @@
+import base64
+import hashlib
+from urllib.parse import parse_qsl
+
 import orjson
 
 from workers.auth import secrets
@@ -57,3 +61,82 @@ def test_signed_request_keyed_by_nonce() -> None:
 
 def test_jwt_travels_as_its_own_header() -> None:
     assert hdrs(build({}, headers={"authorization": "Bearer a.b.c"}))["eg-jwt"] == "a.b.c"
+
+
+def raw(rec: metadata.RawRecord) -> dict[str, bytes]:
+    return dict(rec.headers)
+
+
+def test_header_with_invalid_utf8_is_stored_as_sent_never_raises() -> None:
+    # aiohttp decodes header bytes as UTF-8 with surrogateescape: b"\xff" -> "\udcff".
+    bad = b"a\xff\xfeb".decode("utf-8", "surrogateescape")
+    rec = build({}, headers={"user-agent": bad, "origin": bad, "x-nonce": bad,
+                             "x-signature": bad, "x-access-key": bad, "x-timestamp": bad,
+                             "authorization": "Bearer " + bad})
+    h = raw(rec)
+    for name in ("eg-user-agent", "eg-origin", "eg-nonce", "eg-signature", "eg-access-key",
+                 "eg-timestamp", "eg-jwt"):
+        assert h[name] == b"a\xff\xfeb", name
+    assert rec.key == b"a\xff\xfeb"  # the nonce
+
+
+def test_undecodable_token_is_digested_over_its_bytes() -> None:
+    bad = b"s3cr\xffet".decode("utf-8", "surrogateescape")
+    h = hdrs(build({}, headers={"x-auth-token": bad}))
+    assert h["eg-token"] == "sha256:" + hashlib.sha256(b"s3cr\xffet").hexdigest()
+    assert hdrs(build({}, [("token", "caf\u00e9")]))["eg-token"] == secrets.digest("caf\u00e9")
+
+
+def test_basic_auth_that_is_not_ascii_is_no_credential_and_no_error() -> None:
+    bad = "Basic " + b"\xff\xfe".decode("utf-8", "surrogateescape")
+    assert "eg-token" not in hdrs(build({}, headers={"authorization": bad}))
+    assert "eg-token" not in hdrs(build({}, headers={"authorization": "Basic \u00e9t\u00e9"}))
+    good = "Basic " + base64.b64encode(b"user-secret:").decode()
+    assert hdrs(build({}, headers={"authorization": good}))["eg-token"] == secrets.digest(
+        "user-secret")
+
+
+def test_descriptive_headers_are_capped_credentials_are_not() -> None:
+    long_jwt = "e" * 6000 + "." + "p" * 2000 + ".s"
+    rec = metadata.build(
+        endpoint="client", request_id="r", received_at="t", body=b"{}", doc={},
+        query=[("q", "x" * 9000)],
+        headers={"user-agent": "u" * 5000, "origin": "o" * 5000, "authorization":
+                 f"Bearer {long_jwt}", "x-signature": "a" * 3000, "x-nonce": "n" * 3000},
+        path="/api." + "p" * 5000, ip="10.0.0.1")
+    h = raw(rec)
+    assert len(h["eg-user-agent"]) == 1024 and len(h["eg-origin"]) == 1024
+    assert len(h["eg-path"]) == 2048 and len(h["eg-query"]) == 4096
+    assert h["eg-jwt"] == long_jwt.encode()
+    assert h["eg-signature"] == b"a" * 3000 and h["eg-nonce"] == b"n" * 3000
+
+
+def test_cut_never_splits_a_character() -> None:
+    text = "\u00e9" * 600  # 2 bytes each
+    assert metadata.cut(text.encode(), 1023) == ("\u00e9" * 511).encode()
+    assert metadata.cut("\U0001f600\U0001f600".encode(), 7) == "\U0001f600".encode()
+    assert metadata.cut(b"abc", 10) == b"abc"
+    h = raw(build({}, headers={"user-agent": "\u20ac" * 1000}))
+    assert h["eg-user-agent"] == ("\u20ac" * 341).encode()  # 1023 bytes, not 1024
+
+
+def test_secret_looking_query_parameters_are_digested() -> None:
+    query = [("Token", "t1"), ("api_key", "k1"), ("APIKEY", "k2"), ("x-api-key", "k3"),
+             ("secret", "s1"), ("client_secret", "s2"), ("password", "p1"),
+             ("access_token", "a1"), ("Signature", "g1"), ("utm_source", "news"),
+             ("page", "2"), ("empty_token", "")]
+    got = parse_qsl(hdrs(build({}, query))["eg-query"], keep_blank_values=True)
+    expected = {"Token": "t1", "api_key": "k1", "APIKEY": "k2", "x-api-key": "k3",
+                "secret": "s1", "client_secret": "s2", "password": "p1", "access_token": "a1",
+                "Signature": "g1"}
+    assert dict(got) == {**{k: secrets.digest(v) for k, v in expected.items()},
+                         "utm_source": "news", "page": "2", "empty_token": ""}
+    assert "sha256:" in hdrs(build({}, [("apikey", "v")]))["eg-query"]  # readable, not %3A
+
+
+def test_credential_rules_do_not_change() -> None:
+    # `?Token=` is not the token (Jitsu reads only `token`): digested in eg-query, not eg-token.
+    h = hdrs(build({}, [("Token", "not-a-credential")]))
+    assert "eg-token" not in h and "not-a-credential" not in h["eg-query"]
+    h = hdrs(build({}, [("token", "cred"), ("p_abc", "cred2"), ("keep", "1")]))
+    assert h["eg-token"] == secrets.digest("cred") and h["eg-query"] == "keep=1"

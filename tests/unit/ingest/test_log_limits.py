@@ -1,0 +1,98 @@
+"""The ingest's log filters: bounded aiokafka noise, one short line per bad request."""
+
+import logging
+
+from aiohttp.http_exceptions import ContentEncodingError, LineTooLong
+from aiohttp.web_protocol import RequestPayloadError
+
+from workers.ingest.log_limits import BadRequestLines, RateLimit, install, uninstall
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def record(name: str, msg: str, *args: object, exc: BaseException | None = None
+           ) -> logging.LogRecord:
+    info = (type(exc), exc, None) if exc is not None else None
+    return logging.LogRecord(name, logging.ERROR, __file__, 1, msg, args, info)
+
+
+def test_one_line_per_kind_per_window_then_the_count() -> None:
+    clock = Clock()
+    limit = RateLimit(every_s=10.0, clock=clock)
+    connect = "Unable connect to node with id %s: %s"
+    assert limit.filter(record("aiokafka", connect, 1, "refused"))
+    passed = [limit.filter(record("aiokafka", connect, 1, "refused")) for _ in range(500)]
+    assert not any(passed)
+    # another kind has its own window
+    assert limit.filter(record("aiokafka", "Unable to update metadata from %s", [1]))
+    assert limit.filter(record("aiokafka.conn", connect, 1, "refused"))
+    clock.now = 10.5
+    again = record("aiokafka", connect, 1, "refused")
+    assert limit.filter(again)
+    assert again.getMessage() == ("Unable connect to node with id 1: refused "
+                                  "(500 more like this in the last 10s)")
+
+
+def test_other_loggers_pass_untouched() -> None:
+    limit = RateLimit(clock=Clock())
+    for _ in range(3):
+        assert limit.filter(record("workers.ingest.kafka_sink", "write failed"))
+        assert limit.filter(record("aiokafkaish", "not aiokafka"))
+
+
+def test_bad_request_traceback_becomes_one_short_line() -> None:
+    shorten = BadRequestLines()
+    rec = record("aiohttp.server", "Error handling request from %s", "192.0.2.1",
+                 exc=LineTooLong("a" * 9000, "8190"))
+    assert shorten.filter(rec)
+    assert rec.exc_info is None and rec.levelno == logging.INFO
+    message = rec.getMessage()
+    assert message.startswith("bad request (LineTooLong) from 192.0.2.1: ")
+    assert len(message) < 200 and "\n" not in message
+
+
+def test_payload_error_is_named_by_its_cause() -> None:
+    try:
+        try:
+            raise ContentEncodingError("Can not decode content-encoding: gzip")
+        except ContentEncodingError as cause:
+            raise RequestPayloadError("Response payload is not completed") from cause
+    except RequestPayloadError as exc:
+        rec = record("aiohttp.server", "Unhandled exception", exc=exc)
+    assert BadRequestLines().filter(rec)
+    assert rec.getMessage().startswith("bad request (ContentEncodingError) from ?")
+
+
+def test_real_server_errors_keep_their_traceback() -> None:
+    rec = record("aiohttp.server", "Error handling request", exc=KeyError("bug"))
+    assert BadRequestLines().filter(rec)
+    assert rec.exc_info is not None and rec.levelno == logging.ERROR
+
+
+def test_install_filters_every_root_handler_once() -> None:
+    root = logging.Logger("test-root")
+    handler = logging.StreamHandler()
+    root.addHandler(handler)
+    install(root)
+    install(root)
+    try:
+        assert sum(isinstance(f, RateLimit) for f in handler.filters) == 1
+        assert any(isinstance(f, BadRequestLines)
+                   for f in logging.getLogger("aiohttp.server").filters)
+    finally:
+        uninstall(root)
+    assert not handler.filters
+
+
+def test_handlers_sharing_the_filter_agree() -> None:
+    limit = RateLimit(clock=Clock())
+    first = record("aiokafka", "Unable to update metadata from %s", [1])
+    assert limit.filter(first) and limit.filter(first)  # the second handler sees the same
+    second = record("aiokafka", "Unable to update metadata from %s", [1])
+    assert not limit.filter(second) and not limit.filter(second)
