@@ -33,7 +33,7 @@ integration: $(STAMP)
 # Kills workers and the ingest under load and fuzzes both inputs; prints its figures.
 chaos: $(STAMP)
 	@$(BIN)/eventguard kafka provision
-	$(BIN)/python -m pytest tests/chaos -s
+	$(BIN)/python -m pytest tests/chaos -s --durations=0
 
 lint: $(STAMP)
 	$(BIN)/ruff check workers tests
