@@ -218,3 +218,4 @@ def test_ingest_and_worker_survive_a_broker_restart(chaos: Chaos, how: str) -> N
         probes_after
     assert not lost, f"{len(lost)} acknowledged requests never decided, e.g. {sorted(lost)[:3]}"
     assert aiokafka_lines < 200, f"{aiokafka_lines} aiokafka lines in {chaos.ingest.log}"
+    assert tracebacks == 0, f"tracebacks in {chaos.ingest.log}"
