@@ -29,6 +29,16 @@ DEFAULT_MAX_BODY = 1024 * 1024
 DEFAULT_MAX_BATCH_EVENTS = 500
 
 
+# Headers (at most ~8 KiB each, a few capped ones), key and batch framing.
+RECORD_OVERHEAD = 64 * 1024
+
+
+def max_record_bytes(max_body_bytes: int) -> int:
+    """The largest Kafka record the ingest or a worker writes: the largest body plus
+    headers and envelope. topics/ sets max.message.bytes to match the default (2 MiB)."""
+    return max(2 * 1024 * 1024, max_body_bytes + RECORD_OVERHEAD)
+
+
 class ConfigError(ValueError):
     """The config file cannot be used. The message says what to fix."""
 
@@ -66,11 +76,7 @@ class Settings:
 
     @property
     def max_record_bytes(self) -> int:
-        """The largest Kafka record we write: the largest body plus headers and envelope.
-
-        topics/ sets max.message.bytes to match the default (2 MiB).
-        """
-        return max(2 * 1024 * 1024, self.max_body_bytes + 64 * 1024)
+        return max_record_bytes(self.max_body_bytes)
 
     @property
     def app_id(self) -> str:

@@ -33,6 +33,7 @@ from aiokafka.errors import (
 
 from workers.ingest.metadata import RawRecord
 from workers.ingest.sink import Check, RecordTooLarge, SinkUnavailable
+from workers.settings import max_record_bytes
 
 log = logging.getLogger(__name__)
 
@@ -44,21 +45,12 @@ RECENT_FAILURE_S = 20.0  # a failed write counts against /ready this long, unles
 TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError)
 
 
-def max_request_size(max_body_bytes: int) -> int:
-    """Room for the largest accepted body plus headers; topics/ sets max.message.bytes to match."""
-    return max(2 * 1024 * 1024, max_body_bytes + RECORD_OVERHEAD)
-
-
-# Headers (at most ~8 KiB each, a few capped ones), key and batch framing.
-RECORD_OVERHEAD = 64 * 1024
-
-
 class KafkaSink:
     def __init__(self, bootstrap: str, topic: str, max_body_bytes: int,
                  send_timeout_s: float = 10.0) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
-        self.max_request_size = max_request_size(max_body_bytes)
+        self.max_request_size = max_record_bytes(max_body_bytes)
         self.send_timeout_s = send_timeout_s
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()

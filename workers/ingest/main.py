@@ -6,14 +6,13 @@ import logging
 
 from aiohttp import web
 
-from workers import topics
-from workers.ingest import log_limits
+from workers import log_limits, topics
 from workers.ingest.admin import AdminAPI
-from workers.ingest.kafka_sink import RECORD_OVERHEAD, KafkaSink
+from workers.ingest.kafka_sink import KafkaSink
 from workers.ingest.server import create_app
 from workers.keys.store import KeyStore
 from workers.keys.vault import Vault
-from workers.settings import ConfigError, Settings
+from workers.settings import RECORD_OVERHEAD, ConfigError, Settings
 
 log = logging.getLogger(__name__)
 

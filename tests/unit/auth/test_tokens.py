@@ -46,3 +46,11 @@ def test_bad_basic_auth_is_ignored() -> None:
 
 def test_without_secrets_drops_token_and_p_params() -> None:
     assert tokens.without_secrets([("token", "s"), ("p_a", "s"), ("q", "1")]) == [("q", "1")]
+
+
+def test_basic_auth_that_is_not_base64_ascii_or_utf8_is_no_credential() -> None:
+    from workers.auth.tokens import basic_user
+
+    for value in ("Basic dXNlcjpwYXNz\u00e9", "Basic \u00e9\u00e9\u00e9\u00e9", "Basic //79",
+                  "Basic %%%"):
+        assert basic_user(value) is None, value

@@ -20,6 +20,7 @@ from workers.ingest import kafka_sink
 from workers.ingest.kafka_sink import KafkaSink
 from workers.ingest.metadata import RawRecord
 from workers.ingest.sink import RecordTooLarge, SinkUnavailable
+from workers.settings import max_record_bytes
 
 RECORD = RawRecord(b"k", b"{}", [("eg-endpoint", b"s2s")])
 TOPIC = "raw-events"
@@ -206,5 +207,5 @@ def test_check_needs_metadata_and_leaders(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_body_limit_leaves_room_for_headers() -> None:
-    assert kafka_sink.max_request_size(1024 * 1024) == 2 * 1024 * 1024
-    assert kafka_sink.max_request_size(4 * 1024 * 1024) == 4 * 1024 * 1024 + 64 * 1024
+    assert max_record_bytes(1024 * 1024) == 2 * 1024 * 1024
+    assert max_record_bytes(4 * 1024 * 1024) == 4 * 1024 * 1024 + 64 * 1024

@@ -12,7 +12,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from workers.ingest import log_limits, metadata
+from workers import log_limits
+from workers.ingest import metadata
 from workers.ingest.admin import AdminAPI
 from workers.ingest.main import check_body_limit
 from workers.ingest.server import Check, RecordTooLarge, SinkUnavailable, create_app, endpoint_for

@@ -5,7 +5,7 @@ import logging
 from aiohttp.http_exceptions import ContentEncodingError, LineTooLong
 from aiohttp.web_protocol import RequestPayloadError
 
-from workers.ingest.log_limits import BadRequestLines, RateLimit, install, uninstall
+from workers.log_limits import BadRequestLines, RateLimit, install, uninstall
 
 
 class Clock:

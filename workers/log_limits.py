@@ -1,6 +1,6 @@
 """Keep the ingest's log readable when Kafka is down or clients send garbage.
 
-Two logging filters, installed by the ingest process (`install`):
+Two logging filters, installed by the ingest and the worker (`install`):
 
 - `RateLimit` lets through one line per message kind (logger and message
   template) every `every_s` seconds and counts the rest; the next line of that
