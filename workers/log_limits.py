@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
@@ -80,8 +79,10 @@ class BadRequestLines(logging.Filter):
         if problem is None:
             return True
         remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
-        record.msg = f"bad request ({type(problem).__name__}) from %s: %s"
-        record.args = (remote, _first_line(problem))
+        # Only the error's name: its message quotes the client's bytes (a request
+        # line with ?token=..., a header line), which must not reach a log.
+        record.msg = f"bad request ({type(problem).__name__}) from %s"
+        record.args = (remote,)
         record.exc_info = None
         record.exc_text = None
         record.levelno, record.levelname = logging.INFO, "INFO"
@@ -99,13 +100,6 @@ def _client_error(exc: BaseException | None) -> BaseException | None:
         exc = exc.__cause__ or exc.__context__
         seen += 1
     return None
-
-
-def _first_line(exc: BaseException) -> str:
-    message: Any = getattr(exc, "message", None) or str(exc)
-    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
-    text = lines[0] if lines else type(exc).__name__
-    return repr(text[:120])
 
 
 def install(root: logging.Logger | None = None) -> None:

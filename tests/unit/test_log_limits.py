@@ -49,12 +49,12 @@ def test_other_loggers_pass_untouched() -> None:
 def test_bad_request_traceback_becomes_one_short_line() -> None:
     shorten = BadRequestLines()
     rec = record("aiohttp.server", "Error handling request from %s", "192.0.2.1",
-                 exc=LineTooLong("a" * 9000, "8190"))
+                 exc=LineTooLong("X-Auth-Token: secret-in-a-long-line" + "a" * 9000, "8190"))
     assert shorten.filter(rec)
     assert rec.exc_info is None and rec.levelno == logging.INFO
     message = rec.getMessage()
-    assert message.startswith("bad request (LineTooLong) from 192.0.2.1: ")
-    assert len(message) < 200 and "\n" not in message
+    assert message == "bad request (LineTooLong) from 192.0.2.1"
+    assert "secret" not in message
 
 
 def test_payload_error_is_named_by_its_cause() -> None:
