@@ -62,6 +62,9 @@ def test_garbage_never_stalls_the_partition(env: Env) -> None:
         "huge-batch": (orjson.dumps([{"event_type": "page"}] * 5000), token,
                        "payload_too_large"),
         "huge-event-type": (orjson.dumps({"event_type": "t" * 500_000}), token, "ok"),
+        # orjson reads 1024 levels but writes 254: the output could not be written.
+        "deep-valid": (b'{"event_type":"page","a":' + b"[" * 300 + b"]" * 300 + b"}", token,
+                       "malformed_event"),
     }
     prefix = secrets.generate()[:8]
     got = produce_and_collect(env, [(f"{prefix}-{name}", value, headers)

@@ -10,16 +10,25 @@ from workers.auth.decision import Decision
 from workers.auth.reasons import Reason
 from workers.auth.request import RawRequest
 
+MAX_DEPTH = 254  # the deepest nesting orjson can write
 MAX_EVENT_TYPE = 256  # an event type is a sender's string; the audit keeps its start
 
 
 def bounded(req: RawRequest, d: Decision, limit: int) -> tuple[Decision, bytes]:
-    """The output record for `d`, or a compact `payload_too_large` one over `limit` bytes.
+    """The output record for `d`; a compact `payload_too_large` one over `limit` bytes,
+    or a compact `malformed_event` one for an event too deep to write.
 
     A record over the topic's max.message.bytes would fail in the producer and
     hold up its partition; the compact record drops the event, keeps the rest.
     """
-    value = accepted(req, d) if d.accepted else rejected(req, d)
+    try:
+        value = accepted(req, d) if d.accepted else rejected(req, d)
+    except orjson.JSONEncodeError:
+        # orjson reads 1024 levels of nesting but writes only 254.
+        compact = Decision(d.request_id, Reason.MALFORMED_EVENT,
+                           f"event nested deeper than {MAX_DEPTH} levels", d.key_id, d.method,
+                           event_type=d.event_type)
+        return compact, rejected(req, compact)
     if len(value) <= limit:
         return d, value
     compact = Decision(d.request_id, Reason.PAYLOAD_TOO_LARGE,

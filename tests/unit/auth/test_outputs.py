@@ -37,3 +37,13 @@ def test_audit_bounds_the_event_type() -> None:
     d = Decision("r1", Reason.OK, event_type="t" * 100_000)
     audit = orjson.loads(outputs.audit(REQ, d, ts="t", duration_us=1, lag_ms=None, worker="w"))
     assert len(audit["event_type"]) == outputs.MAX_EVENT_TYPE
+
+
+def test_an_event_too_deep_to_write_becomes_a_compact_rejection() -> None:
+    # orjson reads 300 levels (its limit is 1024) but cannot write them back.
+    d = Decision("r1", Reason.OK, key_id="k", method=Method.SERVER_SECRET,
+                 event=orjson.loads(b'{"a":' * 300 + b"1" + b"}" * 300), event_type="page")
+    compact, value = outputs.bounded(REQ, d, 10_000)
+    record = orjson.loads(value)
+    assert compact.reason is Reason.MALFORMED_EVENT and "event" not in record
+    assert record["detail"] == "event nested deeper than 254 levels"
