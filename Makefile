@@ -19,9 +19,10 @@ run: $(STAMP)
 	@$(BIN)/eventguard kafka provision
 	@$(BIN)/eventguard run --config configs/eventguard.yaml
 
+# Unit, integration and chaos tests; -s shows the chaos suite's figures.
 test: $(STAMP)
 	@$(BIN)/eventguard kafka provision
-	$(BIN)/python -m pytest tests/unit tests/integration
+	$(BIN)/python -m pytest tests -s --durations=8
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit

@@ -41,10 +41,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def chaos_bootstrap() -> str:
-    """The shared broker (started if it is down, never stopped), or $KAFKA_BOOTSTRAP_SERVERS."""
+def chaos_bootstrap() -> Iterator[str]:
+    """$KAFKA_BOOTSTRAP_SERVERS, or the embedded broker: stopped at the end if this
+    run started it, as tests/integration does."""
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    return external or broker.start().bootstrap
+    if external:
+        yield external
+        return
+    started = broker.status() is None
+    yield broker.start().bootstrap
+    if started:
+        broker.stop()
 
 
 @dataclass
