@@ -6,11 +6,11 @@ request gets two different decisions, and the copies (duplicates) are bounded by
 what a worker can have decided but not yet committed when it dies.
 
 A killed member stays in the consumer group until its session times out
-(broker_session_timeout, 60 s by default), and the rebalance that the restarted
-worker starts waits for it: the whole group decides nothing meanwhile. So each
-kill waits until the group decides again, has caught up, and has committed what
-it decided at catch-up speed; the load runs ~2.5 min instead of 60 s, but every
-kill hits a worker that is deciding at the load rate.
+(broker_session_timeout: 10 s in workers/app.py, 60 s in Faust), and the
+rebalance that the restarted worker starts waits for it: the whole group decides
+nothing meanwhile. So each kill waits until the group decides again, has caught
+up, and has committed what it decided at catch-up speed: every kill hits a
+worker that is deciding at the load rate, which is what the bound assumes.
 """
 
 from __future__ import annotations
