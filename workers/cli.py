@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--config")
     i.add_argument("--host", default="127.0.0.1")
     i.add_argument("--port", type=int, default=8001)
+    i.add_argument("--processes", type=int, default=1,
+                   help="ingest processes sharing the port (SO_REUSEPORT), each with its own "
+                        "Kafka producer; about one per spare CPU core")
     i.set_defaults(func=_ingest)
 
     w = sub.add_parser("worker", help="run a Faust worker (extra args go to `faust worker`)")
@@ -72,12 +75,19 @@ def _parser() -> argparse.ArgumentParser:
     send_command.register(sub)
 
     b = sub.add_parser("bench", help="benchmarks that print numbers and ratios")
-    b.add_argument("what", choices=["pipeline", "propagation"])
+    b.add_argument("what", choices=["pipeline", "propagation", "ingest", "latency"])
     b.add_argument("--config")
     b.add_argument("-n", "--events", type=int, default=20000, help="pipeline: events")
     b.add_argument("--trials", type=int, default=20, help="propagation: key changes")
     b.add_argument("--method", action="append", choices=list(METHODS),
                    help="pipeline: only these sender methods (default: all)")
+    b.add_argument("--seconds", type=float, default=None,
+                   help="ingest: per run (default 10); latency: of steady load (default 30)")
+    b.add_argument("--connections", type=int, action="append",
+                   help="ingest: connection counts (default: 32 and 128)")
+    b.add_argument("--processes", type=int, action="append",
+                   help="ingest: ingest process counts to run (default: 1 and 2)")
+    b.add_argument("--rate", type=float, default=2000.0, help="latency: events/s (default 2000)")
     b.set_defaults(func=_bench)
     return p
 
@@ -130,7 +140,7 @@ def _ingest(args: argparse.Namespace, _: list[str]) -> int:
 
     _logging()
     conf = settings.load()
-    return serve(conf, kafka_address.bootstrap(conf), args.host, args.port)
+    return serve(conf, kafka_address.bootstrap(conf), args.host, args.port, args.processes)
 
 
 def _worker(args: argparse.Namespace, rest: list[str]) -> int:
@@ -159,9 +169,14 @@ def _run(args: argparse.Namespace, _: list[str]) -> int:
 
 
 def _bench(args: argparse.Namespace, _: list[str]) -> int:
-    from workers.bench import pipeline, propagation
+    from workers.bench import ingest, latency, pipeline, propagation
 
     bootstrap = kafka_address.bootstrap(settings.load())
+    if args.what == "ingest":
+        return ingest.run(bootstrap, args.seconds or 10.0, tuple(args.connections or (32, 128)),
+                          tuple(args.processes or (1, 2)))
+    if args.what == "latency":
+        return asyncio.run(latency.run(bootstrap, args.rate, args.seconds or 30.0))
     if args.what == "propagation":
         return asyncio.run(propagation.run(bootstrap, args.trials))
     return asyncio.run(pipeline.run(bootstrap, args.events, tuple(args.method or METHODS)))

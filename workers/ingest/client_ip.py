@@ -23,6 +23,8 @@ def networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
 
 def client_ip(peer: str | None, real_ip: str | None, forwarded_for: str | None,
               trusted: tuple[Network, ...]) -> str | None:
+    if not trusted:
+        return peer  # the common case: no proxies configured, nothing to parse
     peer_addr = _address(peer)
     if peer_addr is None or not _trusted(peer_addr, trusted):
         return peer

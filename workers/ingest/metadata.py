@@ -42,11 +42,14 @@ SECRET_WORDS = ("token", "key", "secret", "password", "passwd", "pwd", "signatur
                 "credential", "authorization")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RawRecord:
     key: bytes
     value: bytes
     headers: list[Header]
+    # The key is the random request id (32 hex digits), not a nonce: the record may
+    # go to any partition, so the sink picks one from the key's digits, not by hash.
+    random_key: bool = False
 
 
 def build(
@@ -88,7 +91,7 @@ def build(
     record_headers = [(name, _bytes(name, value)) for name, value in fields if value]
     # A signed request is keyed by its nonce so a replay meets its original's partition.
     key = raw_bytes(nonce or request_id)
-    return RawRecord(key, body, record_headers)
+    return RawRecord(key, body, record_headers, random_key=nonce is None)
 
 
 def _decodable(headers: Mapping[str, str]) -> Mapping[str, str]:

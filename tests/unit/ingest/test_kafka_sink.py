@@ -69,7 +69,8 @@ class FakeProducer:
             raise KafkaConnectionError("Unable to bootstrap from [('127.0.0.1', 1)]")
 
     async def send_and_wait(self, topic: str, value: bytes, key: bytes,
-                            headers: list[tuple[str, bytes]]) -> None:
+                            headers: list[tuple[str, bytes]], partition: int | None = None
+                            ) -> None:
         if self.kafka.send is not None:
             await self.kafka.send(self)
         self.sent.append(RawRecord(key, value, headers))
