@@ -45,6 +45,8 @@ bench: $(STAMP)
 	@$(BIN)/eventguard topics apply >/dev/null
 	$(BIN)/eventguard bench pipeline
 	$(BIN)/eventguard bench propagation
+	$(BIN)/eventguard bench ingest
+	$(BIN)/eventguard bench latency --rate 2000 --seconds 30
 
 kafka-start: $(STAMP)
 	@$(BIN)/eventguard kafka start
