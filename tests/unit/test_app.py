@@ -18,8 +18,10 @@ def app_module() -> ModuleType:
 
 def test_the_consumer_commits_before_a_rebalance(app_module: ModuleType) -> None:
     from workers.kafka.commit_before_revoke import CommitBeforeRevoke
+    from workers.kafka.eager_drain import EagerDrain
 
-    assert type(app_module.app.consumer) is CommitBeforeRevoke
+    assert type(app_module.app.consumer) is EagerDrain
+    assert isinstance(app_module.app.consumer, CommitBeforeRevoke)
 
 
 def test_commit_and_session_settings(app_module: ModuleType) -> None:

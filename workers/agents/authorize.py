@@ -18,9 +18,9 @@ from workers.auth.authorize import decide
 from workers.auth.decision import Decision
 from workers.auth.reasons import Reason
 from workers.auth.request import RawRequest
+from workers.faust_app import BATCH, BATCH_WAIT_S
 
 log = logging.getLogger(__name__)
-BATCH, BATCH_WAIT_S = 500, 0.005
 JWKS_WAIT_S = 3.0  # how long one event may wait for a provider's refetched keys
 ACCEPTED = accepted_events.get_topic_name()
 REJECTED = rejected_events.get_topic_name()
@@ -35,11 +35,15 @@ async def authorize(stream: Any) -> None:
     await view.ready.wait()
     await nonce_log.ready.wait()
     # Batches cut Faust's per-event overhead; take_events acks only after the
-    # batch was handled, so delivery stays at-least-once.
+    # batch was handled, so delivery stays at-least-once. The whole batch's outputs
+    # go to the producer together (outbox.send_all), before the events are acked.
     async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
         try:
+            out = outbox.Outputs()
             for event in batch:
-                await _handle(event.message)
+                await _handle(event.message, out)
+            nonce_log.collect(out)
+            await outbox.send_all(app.producer, out)
         except Exception as exc:
             log.exception("authorize: a batch failed")
             # A live process with a dead agent stops its partitions silently;
@@ -47,7 +51,7 @@ async def authorize(stream: Any) -> None:
             outbox.die(f"the authorize agent failed ({type(exc).__name__})")
 
 
-async def _handle(msg: Any) -> None:
+async def _handle(msg: Any, out: outbox.Outputs) -> None:
     request = RawRequest.from_record(
         msg.key, msg.value, msg.headers or (),
         fallback_id=f"{msg.topic}-{msg.partition}-{msg.offset}",
@@ -55,22 +59,36 @@ async def _handle(msg: Any) -> None:
     started = time.perf_counter()
     now = time.time()
     decisions = _decide(request, now)
-    if any(d.detail == "unknown_kid" for d in decisions) and await _refetched():
-        # A provider rotated its keys: decide again with the fresh JWKS. The same
-        # record is a redelivery for the nonce cache, not a replay.
-        decisions = _decide(request, now)
-    await nonce_log.publish_fresh()
+    for d in decisions:
+        if d.detail == "unknown_kid":
+            if await _refetched():
+                # A provider rotated its keys: decide again with the fresh JWKS. The same
+                # record is a redelivery for the nonce cache, not a replay.
+                decisions = _decide(request, now)
+            break
     duration_us = int((time.perf_counter() - started) * 1e6)
     received = request.received_epoch()
     lag_ms = int((now - received) * 1000) if received is not None else None
-    ts = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
+    ts = _timestamp(now)
     for d in decisions:
         d, value = outputs.bounded(request, d, OUTPUT_LIMIT)
         key = d.request_id.encode()
-        await outbox.send(ACCEPTED if d.accepted else REJECTED, key, value)
-        await outbox.send(AUDIT, key, outputs.audit(
-            request, d, ts=ts.replace("+00:00", "Z"), duration_us=duration_us,
-            lag_ms=lag_ms, worker=WORKER))
+        out.add(ACCEPTED if d.accepted else REJECTED, key, value)
+        out.add(AUDIT, key, outputs.audit(
+            request, d, ts=ts, duration_us=duration_us, lag_ms=lag_ms, worker=WORKER))
+
+
+_last_ts: tuple[int, str] = (0, "")
+
+
+def _timestamp(now: float) -> str:
+    """`now` as an ISO 8601 UTC string in milliseconds, formatted once per millisecond."""
+    global _last_ts
+    ms = int(now * 1000)
+    if ms != _last_ts[0]:
+        text = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
+        _last_ts = (ms, text.replace("+00:00", "Z"))
+    return _last_ts[1]
 
 
 def _decide(request: RawRequest, now: float) -> list[Decision]:

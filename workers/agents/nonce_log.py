@@ -25,12 +25,12 @@ NONCES = nonces.get_topic_name()
 ready = asyncio.Event()
 
 
-async def publish_fresh() -> None:
-    """Hand the nonces the last decisions used to the producer (before the commit)."""
+def collect(out: outbox.Outputs) -> None:
+    """Add the nonces the last decisions used to a batch's outputs (sent before the commit)."""
     cache = view.state.nonces
     while cache.fresh:
         key, delivery, at = cache.fresh.pop()
-        await outbox.send(NONCES, key.encode(), orjson.dumps([delivery, at]))
+        out.add(NONCES, key.encode(), orjson.dumps([delivery, at]))
 
 
 @app.task

@@ -1,12 +1,16 @@
-"""The worker's one way to hand an output record to Kafka.
+"""The worker's one way to hand output records to Kafka.
 
-`app.producer.send` only enqueues. Faust flushes the producer before it commits
-the raw-events offset, so an output that is enqueued is either delivered or the
-event it came from is decided again. Two things break that promise, and both
-end the process instead of leaving an agent dead in a live worker:
+An agent collects a batch's output records in an `Outputs` and hands them to the
+producer with `send_all`: one record batch per topic-partition (aiokafka's
+`send_batch`), instead of one `send` per record with its own future and awaits.
+`send` hands over a single record. Both only enqueue. Faust flushes the producer
+before it commits the raw-events offset, so an output that is enqueued is either
+delivered or the event it came from is decided again. Two things break that
+promise, and both end the process instead of leaving an agent dead in a live worker:
 - a send that raises a non-retriable error (a retriable one is retried);
-- a delivery that fails after the send returned: the event may already be
-  acked, so only an exit before the next commit keeps it from being lost.
+- a delivery that fails after the send returned (every record batch's delivery
+  future is watched): the event may already be acked, so only an exit before the
+  next commit keeps it from being lost.
 The supervisor (systemd, Kubernetes, docker-compose `restart:`) starts the
 worker again, and the group hands its partitions to a live worker meanwhile.
 """
@@ -17,11 +21,11 @@ import asyncio
 import logging
 import os
 import time
-from typing import cast
+from collections import defaultdict
+from typing import Any, cast
 
 from aiokafka.errors import KafkaError
-
-from workers.app import app
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 log = logging.getLogger(__name__)
 EXIT_CODE = 70  # EX_SOFTWARE: the supervisor should restart the worker
@@ -29,21 +33,99 @@ RETRY_DELAYS_S = (0.05, 0.2, 0.5, 1.0, 2.0, 5.0)  # the last one repeats
 _last_retry_log = 0.0
 
 
-async def send(topic: str, key: bytes, value: bytes) -> None:
+class Outputs:
+    """Output records by topic, in the order they were added."""
+
+    __slots__ = ("by_topic",)
+
+    def __init__(self) -> None:
+        self.by_topic: defaultdict[str, list[tuple[bytes, bytes]]] = defaultdict(list)
+
+    def add(self, topic: str, key: bytes, value: bytes) -> None:
+        self.by_topic[topic].append((key, value))
+
+    def __len__(self) -> int:
+        return sum(len(records) for records in self.by_topic.values())
+
+
+async def send_all(producer: Any, outputs: Outputs) -> None:
+    """Enqueue `outputs` on the app's producer (`app.producer`), one record batch per
+    topic-partition, partitioned by key exactly as `producer.send` partitions them."""
+    kafka = producer._ensure_producer()  # Faust's producer wraps an AIOKafkaProducer
+    hashes: dict[bytes, int] = {}  # a request's decision and audit records share the key
+    for topic, records in outputs.by_topic.items():
+        partition_of = await _partitioner(kafka, topic, hashes)
+        by_partition: defaultdict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
+        for record in records:
+            by_partition[partition_of(record[0])].append(record)
+        for partition, part in by_partition.items():
+            builder = kafka.create_batch()
+            for key, value in part:
+                if builder.append(timestamp=None, key=key, value=value) is None:  # full
+                    await _submit(kafka, builder, topic, partition)
+                    builder = kafka.create_batch()
+                    builder.append(timestamp=None, key=key, value=value)  # empty: fits
+            await _submit(kafka, builder, topic, partition)
+
+
+async def _partitioner(kafka: Any, topic: str, hashes: dict[bytes, int]) -> Any:
     attempt = 0
     while True:
         try:
-            delivery = await app.producer.send(topic, key, value, None, None, None)
+            await kafka.client._wait_on_metadata(topic)
+            break
         except Exception as exc:
-            cause = exc.__cause__ if isinstance(exc.__cause__, KafkaError) else exc
-            if not getattr(cause, "retriable", False):
-                die(f"Kafka refused a record for {topic} ({_name(cause)})")
-            _log_retry(topic, cause)
-            await asyncio.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)])
+            await _retry_or_die(topic, exc, attempt)
+            attempt += 1
+    metadata = kafka.client.cluster
+    every: list[int] = sorted(metadata.partitions_for_topic(topic))
+    if type(kafka._partitioner) is not DefaultPartitioner:
+        available = list(metadata.available_partitions_for_topic(topic))
+        return lambda key: kafka._partitioner(key, every, available)
+    count = len(every)
+
+    def partition_of(key: bytes) -> int:  # DefaultPartitioner, hashing each key once
+        hashed = hashes.get(key)
+        if hashed is None:
+            hashed = hashes[key] = murmur2(key) & 0x7FFFFFFF
+        return every[hashed % count]
+
+    return partition_of
+
+
+async def _submit(kafka: Any, builder: Any, topic: str, partition: int) -> None:
+    attempt = 0
+    while True:
+        try:
+            delivery = await kafka.send_batch(builder, topic, partition=partition)
+        except Exception as exc:
+            await _retry_or_die(topic, exc, attempt)
             attempt += 1
             continue
         cast("asyncio.Future[object]", delivery).add_done_callback(_delivered)
         return
+
+
+async def send(producer: Any, topic: str, key: bytes, value: bytes) -> None:
+    """Enqueue one record on the app's producer (`app.producer`)."""
+    attempt = 0
+    while True:
+        try:
+            delivery = await producer.send(topic, key, value, None, None, None)
+        except Exception as exc:
+            await _retry_or_die(topic, exc, attempt)
+            attempt += 1
+            continue
+        cast("asyncio.Future[object]", delivery).add_done_callback(_delivered)
+        return
+
+
+async def _retry_or_die(topic: str, exc: Exception, attempt: int) -> None:
+    cause = exc.__cause__ if isinstance(exc.__cause__, KafkaError) else exc
+    if not getattr(cause, "retriable", False):
+        die(f"Kafka refused a record for {topic} ({_name(cause)})")
+    _log_retry(topic, cause)
+    await asyncio.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)])
 
 
 def _delivered(delivery: asyncio.Future[object]) -> None:

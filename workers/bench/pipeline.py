@@ -1,7 +1,8 @@
-"""`eventguard bench pipeline`: worker events/s per sender method, against a plain
-aiokafka pass-through on the same broker.
+"""`eventguard bench pipeline`: worker events/s per sender method, against two
+pass-through baselines on the same broker: plain aiokafka (what Python and Kafka allow)
+and a bare Faust agent with the worker's app settings (what Faust allows).
 
-The baseline and the worker run as processes of their own, each on its own
+The baselines and the worker run as processes of their own, each on its own
 topics (a fresh prefix per run), and get N raw-events records each, written
 straight to Kafka as the ingest writes them (workers/bench/workloads.py). Each
 pass is timed from the first record produced until its N-th output record has
@@ -35,38 +36,53 @@ async def run(bootstrap: str, events: int, methods: tuple[str, ...] = METHODS) -
     run_id = secrets.token_hex(3)
     print(f"bench pipeline: {events} events per method on {bootstrap}; secrets mix: "
           f"{', '.join(SECRET_MIX)}", flush=True)
-    print(f"  {'method':<10} {'decision core':>16} {'worker':>14} {'worker / baseline':>18}")
-    base_prefix, worker_prefix = f"bench{run_id}-base.", f"bench{run_id}-worker."
-    for prefix in (base_prefix, worker_prefix):
+    prefixes = {name: f"bench{run_id}-{name}." for name in ("base", "faust", "worker")}
+    for prefix in prefixes.values():
         await topics.apply(bootstrap, topics.load_specs(), prefix)
     logs = cache_dir() / "bench-logs"
-    base = Stack(logs, bootstrap, base_prefix)
-    try:
-        proc = base.process("passthrough", [sys.executable, "-m", "workers.bench.passthrough",
-                                            bootstrap, base_prefix])
-        base_s = await timed_pass(bootstrap, base_prefix,
-                                  load.records("secrets", run_id + "b", events), proc, load)
-    finally:
-        base.stop()
-    base_rate = events / base_s
-    print(f"  {'baseline':<10} {'':>16} {base_rate:>10,.0f} ev/s {'1.00':>18}  "
+    aiokafka_rate = await _baseline(
+        bootstrap, prefixes["base"], logs, load, run_id + "b", events, "passthrough",
+        [sys.executable, "-m", "workers.bench.passthrough", bootstrap, prefixes["base"]])
+    print(f"  {'aiokafka pass-through':<24} {aiokafka_rate:>10,.0f} ev/s  1.00  "
           "(plain aiokafka consume -> produce x2)", flush=True)
+    faust_rate = await _baseline(
+        bootstrap, prefixes["faust"], logs, load, run_id + "f", events, "faust-passthrough",
+        [sys.executable, "-m", "workers.bench.faust_passthrough", "worker", "--without-web",
+         "-l", "info"])
+    print(f"  {'bare Faust pass-through':<24} {faust_rate:>10,.0f} ev/s  "
+          f"{faust_rate / aiokafka_rate:.2f}  (a Faust agent with the worker's settings, "
+          "copying each record to two topics)", flush=True)
+    print(f"  {'method':<10} {'decision core':>16} {'worker':>14} {'/ aiokafka':>11} "
+          f"{'/ bare Faust':>13}")
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "bench.yaml"
         config.write_text(yaml.safe_dump(load.config()))
-        stack = Stack(logs, bootstrap, worker_prefix)
+        stack = Stack(logs, bootstrap, prefixes["worker"])
         try:
             proc = stack.worker(config, name="bench-worker")
             for method in methods:
                 records = load.records(method, run_id, events)
                 core = decision_core_rate(load, records)
-                worker_s = await timed_pass(bootstrap, worker_prefix, records, proc, load)
+                worker_s = await timed_pass(bootstrap, prefixes["worker"], records, proc, load)
                 rate = events / worker_s
                 print(f"  {method:<10} {core:>12,.0f} d/s {rate:>10,.0f} ev/s "
-                      f"{rate / base_rate:>18.2f}", flush=True)
+                      f"{rate / aiokafka_rate:>11.2f} {rate / faust_rate:>13.2f}", flush=True)
         finally:
             stack.stop()
     return 0
+
+
+async def _baseline(bootstrap: str, prefix: str, logs: Path, load: Workload, run_id: str,
+                    events: int, name: str, argv: list[str]) -> float:
+    """Events/s of a pass-through process on the secrets records."""
+    stack = Stack(logs, bootstrap, prefix)
+    try:
+        proc = stack.process(name, argv)
+        seconds = await timed_pass(bootstrap, prefix, load.records("secrets", run_id, events),
+                                   proc, load)
+    finally:
+        stack.stop()
+    return events / seconds
 
 
 def decision_core_rate(load: Workload, records: list[Record], seconds: float = 1.0) -> float:

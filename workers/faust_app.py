@@ -1,0 +1,59 @@
+"""How eventguard builds a Faust app: one place for the settings that the worker
+(workers/app.py) and the bare Faust baseline of `bench pipeline`
+(workers/bench/faust_passthrough.py) share, so the baseline measures the same Faust.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from workers import kafka_address
+from workers.kafka import unreadable
+from workers.kafka.eager_drain import EagerDrain
+from workers.paths import cache_dir
+from workers.settings import Settings
+
+# At-least-once: a worker that dies re-decides what it decided since its last offset commit.
+# Faust's defaults commit every 2.8 s or 10,000 acks; right after a rebalance a worker
+# catches up at ~2,500 events/s, so a kill then re-decided thousands (issue 8). A commit is
+# one producer flush and one OffsetCommit: commit every 0.5 s or 1,000 acks, whichever first.
+COMMIT_INTERVAL_S, COMMIT_EVERY = 0.5, 1000
+# A SIGKILLed worker stays in the group until its session times out, and the rebalance
+# that its restart starts waits for it: with Faust's 60 s every worker stopped deciding for
+# a minute per kill (and a worker killed while joining got partitions for another minute).
+# The consumer heartbeats from its own thread, so a busy event loop does not miss them.
+SESSION_TIMEOUT_S, HEARTBEAT_S = 10.0, 1.0
+# The agents take raw-events in batches of up to BATCH events (`take_events`): a batch is
+# acked, so committable, only after it was handled.
+BATCH, BATCH_WAIT_S = 500, 0.005
+
+
+def build(config: Settings, bootstrap: str, app_id: str, **extra: Any) -> faust.App:
+    """A Faust app with eventguard's settings; `extra` adds app arguments (autodiscover...)."""
+    unreadable.install()  # before Faust builds its consumers
+    # Faust's default is `<app id>-data/` in the working directory.
+    datadir = cache_dir() / "faust" / app_id
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        app_id,
+        broker=kafka_address.faust_urls(bootstrap),
+        store="memory://",
+        datadir=str(datadir),
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_linger_ms=5,  # batch the per-event sends: many tiny produce requests cost more
+        producer_max_request_size=config.max_record_bytes,
+        topic_partitions=4,
+        topic_replication_factor=config.replication_factor,  # Faust's own topics
+        broker_commit_interval=COMMIT_INTERVAL_S,
+        broker_commit_every=COMMIT_EVERY,
+        broker_session_timeout=SESSION_TIMEOUT_S,
+        broker_heartbeat_interval=HEARTBEAT_S,
+        **extra,
+    )
+    app.transport.Consumer = EagerDrain  # type: ignore[misc]  # before app.consumer exists
+    return app

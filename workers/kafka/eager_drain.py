@@ -1,0 +1,150 @@
+"""Faust's Kafka consumer, handing each fetched record to the streams without four tasks.
+
+faust-streaming 0.15.3 `Consumer._drain_messages` delivers every record with
+`await self.wait_first(callback(message), self.suspend_flow.wait())`: four asyncio tasks
+(the callback, the flow event, the stopped and crashed events), an `asyncio.wait` and three
+cancellations per record, about a quarter of a bare Faust agent's event loop. The callback
+(the conductor's `on_message`) almost always finishes without waiting: it decodes the
+record and puts the event in a stream's buffer that has room.
+
+This consumer runs the callback eagerly, as Python 3.12's eager tasks do: one step,
+in place. If the callback finishes in that step, that's it. If it has to wait (the
+flow is suspended for a rebalance, a buffer is full, the producer buffer is high),
+the rest of it runs exactly as Faust runs it: raced against `suspend_flow` (and the
+consumer stopping or crashing) by `wait_first`, so a rebalance still interrupts it.
+The loop is otherwise Faust's own.
+
+And when every partition's stream buffer is full (the agent is behind), Faust stops
+fetching and sleeps a whole second (`_wait_next_records`), and a fetch for the active
+partitions waits up to a second: the agent then finishes its buffer and sits idle for
+most of that second. This consumer wakes up as soon as a buffer drained (Faust's
+`on_buffer_drop`), and waits at most FETCH_WAIT_S for a fetch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, cast
+
+from faust.transport.consumer import CONSUMER_FETCHING
+
+from workers.kafka.commit_before_revoke import CommitBeforeRevoke
+
+FETCH_WAIT_S = 0.1  # Faust: 1.0; a fetch is a call to the consumer thread, not a request
+FULL_WAIT_S = 1.0  # Faust's sleep when every buffer is full; a drained buffer ends it
+
+
+class EagerDrain(CommitBeforeRevoke):
+    """Faust's Kafka consumer (with commit-before-revoke), delivering records eagerly."""
+
+    _drained: asyncio.Event | None = None
+
+    def on_buffer_drop(self, tp: Any) -> None:
+        super().on_buffer_drop(tp)
+        if self._drained is not None:
+            self._drained.set()
+
+    async def _wait_next_records(self, timeout: float) -> Any:
+        if self._drained is None:
+            self._drained = asyncio.Event()
+        self._drained.clear()
+        if not self.flow_active or self.app.client_only or self._get_active_partitions():
+            return await super()._wait_next_records(timeout)
+        # Every partition's buffer is full: wait for one to drain, not a whole second.
+        self.not_waiting_next_records.set()
+        await self.wait_first(self._drained.wait(), timeout=FULL_WAIT_S)
+        return {}, self._get_active_partitions()
+
+    async def _deliver(self, callback: Callable[[Any], Awaitable[None]], message: Any) -> None:
+        coro = cast(Coroutine[Any, Any, None], callback(message))
+        try:
+            waits_on = coro.send(None)
+        except StopIteration:
+            return  # done in one step: the common case
+        await self.wait_first(_finish(coro, waits_on), self.suspend_flow.wait())
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # Faust 0.15.3's, but _deliver
+        callback = self.callback
+        getmany = self.getmany
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        deliver = self._deliver
+        yield_every, num_since_yield = 100, 0
+        sleep = asyncio.sleep
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(CONSUMER_FETCHING)
+                ait = cast(AsyncIterator[Any], getmany(timeout=FETCH_WAIT_S))
+                await self.sleep(0)
+                if not self.should_stop:
+                    async for tp, message in ait:
+                        num_since_yield += 1
+                        if num_since_yield > yield_every:
+                            await sleep(0)
+                            num_since_yield = 0
+                        offset = message.offset
+                        r_offset = get_read_offset(tp)
+                        if r_offset is None or offset >= r_offset:
+                            gap = offset - (r_offset or 0)
+                            if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                                await self._add_gap(tp, r_offset + 1, offset)
+                            if commit_every is not None and self._n_acked >= commit_every:
+                                self._n_acked = 0
+                                await self.commit()
+                            await deliver(callback, message)
+                            set_read_offset(tp, offset)
+                        else:
+                            self.log.dev("DROPPED MESSAGE ROFF %r: k=%r v=%r",
+                                         offset, message.key, message.value)
+                    unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            unset_flag(CONSUMER_FETCHING)
+
+
+async def _finish(coro: Coroutine[Any, Any, None], waits_on: Any) -> None:
+    """Run a coroutine that suspended on `waits_on` to its end, as an asyncio task would."""
+    while True:
+        if waits_on is None:  # a bare yield: asyncio.sleep(0)
+            await asyncio.sleep(0)
+        else:
+            waits_on._asyncio_future_blocking = False
+            try:
+                await asyncio.wait((waits_on,))
+            except asyncio.CancelledError:
+                # As Task.cancel: cancel what it waits on, and let it see that where it waits.
+                waits_on.cancel()
+                _close(coro)
+                raise
+        try:
+            waits_on = coro.send(None)
+        except StopIteration:
+            return
+
+
+def _close(coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        coro.send(None)  # raises CancelledError inside, where it waits
+    except (StopIteration, asyncio.CancelledError):
+        return
+    coro.close()  # it caught the cancellation and waits again: end it
+
