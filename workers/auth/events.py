@@ -42,9 +42,10 @@ def event_type(event: dict[str, Any]) -> str | None:
 
 
 def without_secrets(event: dict[str, Any]) -> dict[str, Any]:
-    if not any(name in event for name in SECRET_FIELDS):
-        return event
-    return {k: v for k, v in event.items() if k not in SECRET_FIELDS}
+    for name in SECRET_FIELDS:
+        if name in event:
+            return {k: v for k, v in event.items() if k not in SECRET_FIELDS}
+    return event
 
 
 def _json_problem(message: str) -> str:

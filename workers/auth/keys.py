@@ -67,6 +67,9 @@ class KeyIndex:
     # share a secret. Removing one must not unindex the other.
     _by_digest: dict[str, set[tuple[str, SecretKind]]] = field(default_factory=dict)
     _by_access_key: dict[str, str] = field(default_factory=dict)
+    # match_secret's answers for known digests, by (digest, prefer); emptied on every change.
+    _matches: dict[tuple[str, SecretKind | None], SecretMatch | None] = field(
+        default_factory=dict, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -79,6 +82,7 @@ class KeyIndex:
 
     def put(self, record: KeyRecord) -> None:
         self.remove(record.id)
+        self._matches.clear()
         self._by_id[record.id] = record
         if record.access_key:
             self._by_access_key[record.access_key] = record.id
@@ -90,6 +94,7 @@ class KeyIndex:
         old = self._by_id.pop(key_id, None)
         if old is None:
             return
+        self._matches.clear()
         if old.access_key and self._by_access_key.get(old.access_key) == key_id:
             del self._by_access_key[old.access_key]
         for kind in SecretKind:
@@ -109,6 +114,16 @@ class KeyIndex:
         owners = self._by_digest.get(token_digest)
         if not owners:
             return None
+        # Only digests that some key holds are remembered: bounded by the keys' secrets.
+        try:
+            return self._matches[token_digest, prefer]
+        except KeyError:
+            found = self._matches[token_digest, prefer] = self._match(
+                owners, token_digest, prefer)
+            return found
+
+    def _match(self, owners: set[tuple[str, SecretKind]], token_digest: str,
+               prefer: SecretKind | None) -> SecretMatch | None:
         for key_id, kind in sorted(owners, key=lambda o: (o[1] is not prefer, o[0], o[1])):
             record = self._by_id[key_id]
             for ref in record.secrets_of(kind):

@@ -11,6 +11,7 @@ send them lower-cased anyway: `Shop.COM` in a config means `shop.com`.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 
 def normalize(origin: str | None) -> str | None:
@@ -43,6 +44,12 @@ def matches(host: str, pattern: str) -> bool:
 
 def allowed(origin: str | None, patterns: Iterable[str]) -> bool:
     """True when the key has no patterns, or the origin matches one of them."""
+    if isinstance(patterns, tuple):  # a key's origins: remembered, a few thousand at most
+        return _allowed_cached(origin, patterns)
+    return _allowed(origin, patterns)
+
+
+def _allowed(origin: str | None, patterns: Iterable[str]) -> bool:
     pats = [p for p in patterns if p.strip()]
     if not pats:
         return True
@@ -50,6 +57,9 @@ def allowed(origin: str | None, patterns: Iterable[str]) -> bool:
     if host is None:
         return False
     return any(matches(host, p) for p in pats)
+
+
+_allowed_cached = lru_cache(maxsize=4096)(_allowed)
 
 
 def _host_part(fragment: str, *, suffix: bool) -> str:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets as _random
 
 PREFIX = "sha256:"
-_HEX = frozenset("0123456789abcdef")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def digest(secret: str) -> str:
@@ -21,8 +22,7 @@ def digest(secret: str) -> str:
 
 
 def is_digest(value: str) -> bool:
-    body = value[len(PREFIX):]
-    return value.startswith(PREFIX) and len(body) == 64 and set(body) <= _HEX
+    return _DIGEST.fullmatch(value) is not None
 
 
 def to_digest(token: str) -> str:
