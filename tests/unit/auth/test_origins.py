@@ -51,3 +51,11 @@ def test_no_patterns_allow_any_origin_even_missing() -> None:
 @pytest.mark.parametrize("origin", [None, "", "null"])
 def test_missing_or_null_origin_is_refused_when_key_has_patterns(origin: str | None) -> None:
     assert not origins.allowed(origin, ["*"])
+
+
+def test_a_keys_origins_answer_the_same_remembered_or_not() -> None:
+    patterns = ("*.shop.com", "https://admin.test")
+    for origin in ("https://a.shop.com", "https://evil.test", "https://admin.test", None):
+        expected = origins.allowed(origin, list(patterns))
+        assert origins.allowed(origin, patterns) is expected
+        assert origins.allowed(origin, patterns) is expected  # the remembered answer
