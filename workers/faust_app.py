@@ -28,6 +28,9 @@ SESSION_TIMEOUT_S, HEARTBEAT_S = 10.0, 1.0
 # The agents take raw-events in batches of up to BATCH events (`take_events`): a batch is
 # acked, so committable, only after it was handled.
 BATCH, BATCH_WAIT_S = 500, 0.005
+# One record batch per topic-partition holds a whole agent batch's records for it (Faust:
+# 16 KiB), under the topics' max.message.bytes (audit-log: the broker's 1 MiB default).
+PRODUCER_BATCH_BYTES = 256 * 1024
 
 
 def build(config: Settings, bootstrap: str, app_id: str, **extra: Any) -> faust.App:
@@ -46,6 +49,7 @@ def build(config: Settings, bootstrap: str, app_id: str, **extra: Any) -> faust.
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_linger_ms=5,  # batch the per-event sends: many tiny produce requests cost more
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         producer_max_request_size=config.max_record_bytes,
         topic_partitions=4,
         topic_replication_factor=config.replication_factor,  # Faust's own topics
