@@ -9,7 +9,7 @@ from __future__ import annotations
 import faust
 
 from workers import kafka_address, settings
-from workers.faust_app import build
+from workers.faust_app import build, raw_topic
 
 config = settings.load()
 try:
@@ -27,7 +27,7 @@ def _topic(name: str) -> faust.TopicT:
     return app.topic(config.topic(name), key_type=bytes, value_type=bytes)
 
 
-raw_events = _topic("raw-events")
+raw_events = raw_topic(app, config.topic("raw-events"))
 accepted_events = _topic("accepted-events")
 rejected_events = _topic("rejected-events")
 audit_log = _topic("audit-log")

@@ -31,6 +31,31 @@ BATCH, BATCH_WAIT_S = 500, 0.005
 # One record batch per topic-partition holds a whole agent batch's records for it (Faust:
 # 16 KiB), under the topics' max.message.bytes (audit-log: the broker's 1 MiB default).
 PRODUCER_BATCH_BYTES = 256 * 1024
+# Events fetched ahead per stream (Faust: 4096). A fetch returns up to 1 MiB per partition,
+# so a full buffer made the next deliveries wait and the fetcher pause; 16384 measured
+# 10-12k -> 12-13k events/s (32768 no better). Unacked, so not committed: no more
+# re-decisions after a crash. Memory: 16384 events in flight (~30 MB at 1-2 KB each).
+STREAM_BUFFER = 16384
+
+
+class RawSchema(faust.Schema):  # type: ignore[type-arg]
+    """A record's key and value bytes as they are, what `key_type=bytes, value_type=bytes`
+    with the raw serializer give, without a trip through Faust's serializer registry
+    for each record (about 8% of a worker's event loop)."""
+
+    def compile(self, app: Any, *, on_key_decode_error: Any = None,
+                on_value_decode_error: Any = None, default_propagate: bool = False) -> Any:
+        create_event = app.create_event
+
+        async def decode(message: Any, *, propagate: bool = default_propagate) -> Any:
+            return create_event(message.key, message.value, message.headers, message)
+
+        return decode
+
+
+def raw_topic(app: faust.App, name: str) -> faust.TopicT:
+    """A topic whose events are the records' bytes."""
+    return app.topic(name, schema=RawSchema(key_type=bytes, value_type=bytes))
 
 
 def build(config: Settings, bootstrap: str, app_id: str, **extra: Any) -> faust.App:
@@ -50,6 +75,7 @@ def build(config: Settings, bootstrap: str, app_id: str, **extra: Any) -> faust.
         producer_acks=-1,
         producer_linger_ms=5,  # batch the per-event sends: many tiny produce requests cost more
         producer_max_batch_size=PRODUCER_BATCH_BYTES,
+        stream_buffer_maxsize=STREAM_BUFFER,
         producer_max_request_size=config.max_record_bytes,
         topic_partitions=4,
         topic_replication_factor=config.replication_factor,  # Faust's own topics

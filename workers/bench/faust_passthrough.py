@@ -15,12 +15,12 @@ from typing import Any
 
 from workers import kafka_address, settings
 from workers.agents import outbox
-from workers.faust_app import BATCH, BATCH_WAIT_S, build
+from workers.faust_app import BATCH, BATCH_WAIT_S, build, raw_topic
 
 config = settings.load()
 app = build(config, kafka_address.bootstrap(config), config.app_id + "-faust-passthrough",
             origin="workers.bench.faust_passthrough")
-raw_events = app.topic(config.topic("raw-events"), key_type=bytes, value_type=bytes)
+raw_events = raw_topic(app, config.topic("raw-events"))
 OUTPUTS = (config.topic("accepted-events"), config.topic("audit-log"))
 
 
