@@ -112,3 +112,13 @@ def test_a_non_retriable_send_error_ends_the_process() -> None:
     kafka = FakeKafka([RecordTooLargeError()])
     with pytest.raises(SystemExit, match="refused a record for four"):
         asyncio.run(outbox.send_all(FakeFaustProducer(kafka), outputs("four", [b"a"])))
+
+
+def test_murmur2_is_kafkas() -> None:
+    import os
+
+    from aiokafka.partitioner import murmur2 as aiokafka_murmur2
+
+    for size in [*range(0, 80), 255, 256, 257, 4099]:
+        data = os.urandom(size)
+        assert outbox.murmur2(data) == aiokafka_murmur2(data)

@@ -43,8 +43,8 @@ def accepted(req: RawRequest, d: Decision) -> bytes:
         "received_at": req.received_at,
         "auth": {
             "key_id": d.key_id,
-            "method": d.method.value if d.method else None,
-            "identity": d.identity.value if d.identity else None,
+            "method": d.method,  # str enums: orjson writes their values
+            "identity": d.identity,
             "subject": d.subject,
         },
         "context": req.context,
@@ -56,7 +56,7 @@ def rejected(req: RawRequest, d: Decision) -> bytes:
     record: dict[str, Any] = {
         "request_id": d.request_id,
         "received_at": req.received_at,
-        "reason": d.reason.value,
+        "reason": d.reason,
         "detail": d.detail,
     }
     if d.key_id is not None:
@@ -74,10 +74,10 @@ def audit(
         "request_id": d.request_id,
         "ts": ts,
         "decision": "accepted" if d.accepted else "rejected",
-        "reason": d.reason.value,
+        "reason": d.reason,
         "detail": d.detail,
         "key_id": d.key_id,
-        "method": d.method.value if d.method else None,
+        "method": d.method,
         "endpoint": req.endpoint,
         "event_type": d.event_type[:MAX_EVENT_TYPE] if d.event_type else d.event_type,
         "origin": req.origin,
