@@ -86,7 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--connections", type=int, action="append",
                    help="ingest: connection counts (default: 32 and 128)")
     b.add_argument("--processes", type=int, action="append",
-                   help="ingest: ingest process counts to run (default: 1 and 2)")
+                   help="ingest: ingest process counts to run (default: 1 and 2); "
+                        "pipeline: processes per pass (default: 1)")
     b.add_argument("--rate", type=float, default=2000.0, help="latency: events/s (default 2000)")
     b.set_defaults(func=_bench)
     return p
@@ -179,7 +180,8 @@ def _bench(args: argparse.Namespace, _: list[str]) -> int:
         return asyncio.run(latency.run(bootstrap, args.rate, args.seconds or 30.0))
     if args.what == "propagation":
         return asyncio.run(propagation.run(bootstrap, args.trials))
-    return asyncio.run(pipeline.run(bootstrap, args.events, tuple(args.method or METHODS)))
+    return asyncio.run(pipeline.run(bootstrap, args.events, tuple(args.method or METHODS),
+                                    (args.processes or [1])[0]))
 
 
 def _logging() -> None:

@@ -23,9 +23,13 @@ async def run(bootstrap: str, prefix: str) -> None:
                                 linger_ms=2, max_request_size=4 * 1024 * 1024)
     await consumer.start()
     await producer.start()
+    assigned = False
     try:
         while True:
             batches = await consumer.getmany(timeout_ms=200, max_records=1000)
+            if not assigned and consumer.assignment():
+                assigned = True
+                print("passthrough: assigned", flush=True)  # bench pipeline waits for it
             pending = []
             for msgs in batches.values():
                 for m in msgs:

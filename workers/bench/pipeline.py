@@ -30,59 +30,91 @@ from workers.bench.workloads import METHODS, SECRET_MIX, Record, Workload
 from workers.devstack import Proc, Stack
 from workers.paths import cache_dir
 
+READY = {"passthrough": b"passthrough: assigned", "faust": b"[^Worker]: Ready"}
 
-async def run(bootstrap: str, events: int, methods: tuple[str, ...] = METHODS) -> int:
+
+async def run(bootstrap: str, events: int, methods: tuple[str, ...] = METHODS,
+              processes: int = 1) -> int:
     load = Workload()
     run_id = secrets.token_hex(3)
-    print(f"bench pipeline: {events} events per method on {bootstrap}; secrets mix: "
-          f"{', '.join(SECRET_MIX)}", flush=True)
+    print(f"bench pipeline: {events} events per method on {bootstrap}, {processes} "
+          f"process(es) per pass; secrets mix: {', '.join(SECRET_MIX)}", flush=True)
     prefixes = {name: f"bench{run_id}-{name}." for name in ("base", "faust", "worker")}
     for prefix in prefixes.values():
         await topics.apply(bootstrap, topics.load_specs(), prefix)
     logs = cache_dir() / "bench-logs"
+    per = "" if processes == 1 else "  (total; per process: {:,.0f})"
     aiokafka_rate = await _baseline(
         bootstrap, prefixes["base"], logs, load, run_id + "b", events, "passthrough",
-        [sys.executable, "-m", "workers.bench.passthrough", bootstrap, prefixes["base"]])
+        [sys.executable, "-m", "workers.bench.passthrough", bootstrap, prefixes["base"]],
+        processes, READY["passthrough"])
     print(f"  {'aiokafka pass-through':<24} {aiokafka_rate:>10,.0f} ev/s  1.00  "
-          "(plain aiokafka consume -> produce x2)", flush=True)
+          "(plain aiokafka consume -> produce x2)" + per.format(aiokafka_rate / processes),
+          flush=True)
     faust_rate = await _baseline(
         bootstrap, prefixes["faust"], logs, load, run_id + "f", events, "faust-passthrough",
         [sys.executable, "-m", "workers.bench.faust_passthrough", "worker", "--without-web",
-         "-l", "info"])
+         "-l", "info"], processes, READY["faust"])
     print(f"  {'bare Faust pass-through':<24} {faust_rate:>10,.0f} ev/s  "
           f"{faust_rate / aiokafka_rate:.2f}  (a Faust agent with the worker's settings, "
-          "copying each record to two topics)", flush=True)
+          "copying each record to two topics)" + per.format(faust_rate / processes), flush=True)
     print(f"  {'method':<10} {'decision core':>16} {'worker':>14} {'/ aiokafka':>11} "
-          f"{'/ bare Faust':>13}")
+          f"{'/ bare Faust':>13}" + ("" if processes == 1 else f" {'per process':>14}"))
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "bench.yaml"
         config.write_text(yaml.safe_dump(load.config()))
         stack = Stack(logs, bootstrap, prefixes["worker"])
         try:
-            proc = stack.worker(config, name="bench-worker")
+            procs = await _started(
+                [stack.worker(config, name=f"bench-worker{_n(i, processes)}")
+                 for i in range(processes)], READY["faust"])
             for method in methods:
                 records = load.records(method, run_id, events)
                 core = decision_core_rate(load, records)
-                worker_s = await timed_pass(bootstrap, prefixes["worker"], records, proc, load)
+                worker_s = await timed_pass(bootstrap, prefixes["worker"], records, procs, load)
                 rate = events / worker_s
                 print(f"  {method:<10} {core:>12,.0f} d/s {rate:>10,.0f} ev/s "
-                      f"{rate / aiokafka_rate:>11.2f} {rate / faust_rate:>13.2f}", flush=True)
+                      f"{rate / aiokafka_rate:>11.2f} {rate / faust_rate:>13.2f}"
+                      + ("" if processes == 1 else f" {rate / processes:>9,.0f} ev/s"),
+                      flush=True)
         finally:
             stack.stop()
     return 0
 
 
 async def _baseline(bootstrap: str, prefix: str, logs: Path, load: Workload, run_id: str,
-                    events: int, name: str, argv: list[str]) -> float:
-    """Events/s of a pass-through process on the secrets records."""
+                    events: int, name: str, argv: list[str], processes: int, ready: bytes
+                    ) -> float:
+    """Events/s of pass-through processes on the secrets records."""
     stack = Stack(logs, bootstrap, prefix)
     try:
-        proc = stack.process(name, argv)
+        procs = await _started([stack.process(f"{name}{_n(i, processes)}", argv)
+                                for i in range(processes)], ready)
         seconds = await timed_pass(bootstrap, prefix, load.records("secrets", run_id, events),
-                                   proc, load)
+                                   procs, load)
     finally:
         stack.stop()
     return events / seconds
+
+
+def _n(index: int, processes: int) -> str:
+    return "" if processes == 1 else f"-{index + 1}"
+
+
+async def _started(procs: list[Proc], ready: bytes, timeout_s: float = 120) -> list[Proc]:
+    """Wait until every process has its partitions: the group is whole before the timing."""
+    if len(procs) == 1:
+        return procs
+    starts = {p.name: p.log.stat().st_size if p.log.exists() else 0 for p in procs}
+    deadline = time.monotonic() + timeout_s
+    while not all(ready in p.log.read_bytes()[starts[p.name]:] for p in procs):
+        for p in procs:
+            if not p.alive():
+                raise RuntimeError(f"{p.name} exited; last lines:\n{p.tail()}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not every process got partitions in {timeout_s:.0f}s")
+        await asyncio.sleep(0.2)
+    return procs
 
 
 def decision_core_rate(load: Workload, records: list[Record], seconds: float = 1.0) -> float:
@@ -96,7 +128,7 @@ def decision_core_rate(load: Workload, records: list[Record], seconds: float = 1
     return done / (time.perf_counter() - start)
 
 
-async def timed_pass(bootstrap: str, prefix: str, records: list[Record], proc: Proc,
+async def timed_pass(bootstrap: str, prefix: str, records: list[Record], procs: list[Proc],
                      load: Workload) -> float:
     """Seconds from the first record produced until the last output is read back."""
     counter = OutputCounter(bootstrap, prefix + "audit-log")
@@ -105,14 +137,14 @@ async def timed_pass(bootstrap: str, prefix: str, records: list[Record], proc: P
                                 enable_idempotence=True)
     await producer.start()
     try:
-        await _until_ready(producer, counter, prefix, proc, load)
+        await _until_ready(producer, counter, prefix, procs, load)
         wanted = {k for k, _, _ in records}
         counter.watch(wanted)
         started = time.perf_counter()
         sends = [await producer.send(prefix + "raw-events", v, key=k, headers=h)
                  for k, v, h in records]
         await asyncio.gather(*sends)
-        await counter.wait(lambda: counter.seen >= len(wanted), proc, timeout_s=600)
+        await counter.wait(lambda: counter.seen >= len(wanted), procs, timeout_s=600)
         return time.perf_counter() - started
     finally:
         await producer.stop()
@@ -120,15 +152,20 @@ async def timed_pass(bootstrap: str, prefix: str, records: list[Record], proc: P
 
 
 async def _until_ready(producer: AIOKafkaProducer, counter: OutputCounter, prefix: str,
-                       proc: Proc, load: Workload) -> None:
-    """Probe until the processor answers: a worker must have loaded its keys first."""
+                       procs: list[Proc], load: Workload) -> None:
+    """Probe every partition until the processors answer: a worker must have loaded its keys."""
+    topic = prefix + "raw-events"
+    partitions = sorted(await producer.partitions_for(topic))
     for n in range(120):
-        key, value, headers = load.record("secrets", f"probe-{n}", 1)
-        counter.watch({key})
-        await producer.send_and_wait(prefix + "raw-events", value, key=key, headers=headers)
-        if await counter.wait(lambda: counter.seen >= 1, proc, timeout_s=1.5, raising=False):
+        probes = [load.record("secrets", f"probe-{n}-{p}", 1) for p in partitions]
+        counter.watch({key for key, _, _ in probes})
+        for p, (key, value, headers) in zip(partitions, probes, strict=True):
+            await producer.send_and_wait(topic, value, key=key, headers=headers, partition=p)
+        wanted = len(probes)
+        if await counter.wait(lambda: counter.seen >= wanted, procs, timeout_s=1.5,  # noqa: B023
+                              raising=False):
             return
-    raise RuntimeError(f"{proc.name} never answered; see {proc.log}")
+    raise RuntimeError(f"{procs[0].name} never answered; see {procs[0].log}")
 
 
 class OutputCounter:
@@ -154,15 +191,17 @@ class OutputCounter:
             for msgs in batches.values():
                 self.seen += sum(1 for m in msgs if m.key in self.wanted)
 
-    async def wait(self, done: Callable[[], bool], proc: Proc, timeout_s: float,
+    async def wait(self, done: Callable[[], bool], procs: list[Proc], timeout_s: float,
                    raising: bool = True) -> bool:
         deadline = time.monotonic() + timeout_s
         while not done():
-            if not proc.alive():
-                raise RuntimeError(f"{proc.name} exited; last lines:\n{proc.tail()}")
+            for proc in procs:
+                if not proc.alive():
+                    raise RuntimeError(f"{proc.name} exited; last lines:\n{proc.tail()}")
             if time.monotonic() > deadline:
                 if raising:
-                    raise TimeoutError(f"{proc.name}: {self.seen} outputs in {timeout_s:.0f}s")
+                    raise TimeoutError(f"{procs[0].name}: {self.seen} outputs in "
+                                       f"{timeout_s:.0f}s")
                 return False
             await asyncio.sleep(0.01)
         return True
