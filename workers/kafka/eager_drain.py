@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, cast
 
 from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from workers.kafka.commit_before_revoke import CommitBeforeRevoke
 
@@ -35,8 +36,24 @@ FETCH_WAIT_S = 0.1  # Faust: 1.0; a fetch is a call to the consumer thread, not 
 FULL_WAIT_S = 1.0  # Faust's sleep when every buffer is full; a drained buffer ends it
 
 
+# Faust builds its aiokafka consumer with fetch_max_wait_ms=1500: one fetch in flight per
+# broker waits that long on partitions that are caught up, and a partition whose fetched
+# records were just used up waits for it too (a 1.5 s stall at the end of a backlog).
+FETCH_MAX_WAIT_MS = 100
+
+
+class _ConsumerThread(AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by its fetcher at start
+        return consumer
+
+
 class EagerDrain(CommitBeforeRevoke):
     """Faust's Kafka consumer (with commit-before-revoke), delivering records eagerly."""
+
+    def _new_consumer_thread(self) -> Any:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     _drained: asyncio.Event | None = None
 
