@@ -23,7 +23,6 @@ import os
 import struct
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from aiokafka.errors import KafkaError
@@ -96,20 +95,11 @@ async def _partitioner(kafka: Any, topic: str, hashes: dict[bytes, int]) -> Any:
 
 
 async def _submit(kafka: Any, builder: Any, topic: str, partition: int) -> None:
-    await _enqueue(topic, lambda: kafka.send_batch(builder, topic, partition=partition))
-
-
-async def send(producer: Any, topic: str, key: bytes, value: bytes) -> None:
-    """Enqueue one record on the app's producer (`app.producer`)."""
-    await _enqueue(topic, lambda: producer.send(topic, key, value, None, None, None))
-
-
-async def _enqueue(topic: str, start: Callable[[], Awaitable[Any]]) -> None:
-    """Retry `start` on retriable errors; watch the delivery it returns."""
+    """Hand one record batch to aiokafka, retrying retriable errors; watch its delivery."""
     attempt = 0
     while True:
         try:
-            delivery = await start()
+            delivery = await kafka.send_batch(builder, topic, partition=partition)
         except Exception as exc:
             await _retry_or_die(topic, exc, attempt)
             attempt += 1
