@@ -6,7 +6,7 @@ written, and only for a correctly signed request.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from workers.auth import jwt_check, origins, signing
 from workers.auth.decision import Method
@@ -20,15 +20,13 @@ from workers.auth.state import AuthState
 SIGNED_METHOD = "POST"  # every event endpoint takes POST
 
 
-@dataclass(frozen=True, slots=True)
-class Authenticated:
+class Authenticated(NamedTuple):
     key: KeyRecord
     method: Method
     jwt: Verified | Invalid | None = None  # the JWT's result, when one came along
 
 
-@dataclass(frozen=True, slots=True)
-class Refused:
+class Refused(NamedTuple):
     reason: Reason
     detail: str = ""
     key_id: str | None = None

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from workers.auth.reasons import Reason
 
@@ -22,8 +21,8 @@ class Identity(StrEnum):
     ANONYMOUS = "anonymous"  # must not change customer data
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+# NamedTuples, like RawRequest: immutable and cheap to build, once or more per event.
+class Decision(NamedTuple):
     request_id: str
     reason: Reason
     detail: str = ""

@@ -7,8 +7,8 @@ that writes raw-events directly); see DESIGN.md, "raw-events record".
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from workers.auth import secrets
 
@@ -24,8 +24,10 @@ UNREADABLE_HEADER = "x-eventguard-unreadable"
 MAX_REQUEST_ID = 200  # ingest ids are 32 hex digits; a batch adds ":<index>"
 
 
-@dataclass(frozen=True, slots=True)
-class RawRequest:
+# A NamedTuple, not a frozen dataclass: as immutable, and built in a third of the
+# time, which counts once per event (a frozen dataclass sets each field through
+# object.__setattr__).
+class RawRequest(NamedTuple):
     request_id: str
     body: bytes
     endpoint: str | None = None
@@ -57,14 +59,18 @@ class RawRequest:
         h: dict[str, str] = {}
         unreadable = None
         for name, raw in headers:
-            if name == UNREADABLE_HEADER:
-                unreadable = (raw or b"").decode("utf-8", "replace")
-            if raw is not None and name.startswith("eg-"):
+            if name[:3] == "eg-":
+                if raw is None:
+                    continue
                 # Undecodable bytes cannot match anything; keep them visible, not fatal.
-                h[name[3:]] = raw.decode("utf-8", "replace").strip()
-        for name, limit in CONTEXT_LIMITS.items():
-            if len(h.get(name, "")) > limit:
-                h[name] = h[name][:limit - len(TRUNCATED)] + TRUNCATED
+                text = raw.decode("utf-8", "replace").strip()
+                short = name[3:]
+                limit = CONTEXT_LIMITS.get(short)
+                if limit is not None and len(text) > limit:
+                    text = text[:limit - len(TRUNCATED)] + TRUNCATED
+                h[short] = text
+            elif name == UNREADABLE_HEADER:
+                unreadable = (raw or b"").decode("utf-8", "replace")
         token = h.get("token") or None
         return cls(
             request_id=(_usable_id(h.get("request-id"))

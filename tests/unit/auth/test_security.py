@@ -250,4 +250,4 @@ def test_a_replayed_record_is_a_replay_even_with_the_same_request_id() -> None:
 
 
 def _fields(r: RawRequest) -> dict[str, Any]:
-    return {name: getattr(r, name) for name in RawRequest.__slots__}
+    return r._asdict()
