@@ -1,7 +1,8 @@
 """The Faust app, its topics and its table. Nothing else lives here.
 
-`faust -A workers.app worker -l info` runs a worker. Agents are discovered
-from `workers.agents`.
+`faust -A workers.app worker -l info` runs a worker on the cluster that
+$KAFKA_BOOTSTRAP_SERVERS or the config names (`eventguard worker` names the
+embedded broker when neither does). Agents are discovered from `workers.agents`.
 """
 
 from __future__ import annotations
