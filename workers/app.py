@@ -20,8 +20,10 @@ except kafka_address.NoBroker as exc:
 
 # The settings (commit interval, session timeout, producer) are in workers/faust_app.py,
 # shared with the bare Faust baseline of `eventguard bench pipeline`.
+# Faust's autodiscovery imports every module under `origin` too: with the whole `workers`
+# package the worker loaded the ingest, the command line and the dev stack.
 app = build(config, _bootstrap, config.app_id, autodiscover=["workers.agents"],
-            origin="workers")
+            origin="workers.agents")
 
 
 def _topic(name: str) -> faust.TopicT:

@@ -9,6 +9,8 @@ or behind TYPE_CHECKING; importing `a.b.c` also runs the packages `a` and `a.b`.
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
 import sys
 from collections import deque
 from pathlib import Path
@@ -100,6 +102,18 @@ def test_the_worker_imports_neither_the_ingest_nor_the_dev_stack() -> None:
     chains = forbidden_chains(PACKAGE, WORKER, (*INGEST, *DEV_STACK))
     assert not chains, ("the worker must know neither the HTTP edge nor the dev stack:"
                         + "".join(chains))
+
+
+def test_the_running_worker_loads_neither_the_ingest_nor_the_dev_stack() -> None:
+    """Faust's autodiscovery imports by scanning packages, which the ast walk cannot see."""
+    code = ("import sys; from workers.app import app; app.discover(); "
+            "print(' '.join(m for m in sys.modules if m.startswith('workers.')))")
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}  # nothing connects
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120, check=True)
+    loaded = done.stdout.split()
+    assert "workers.agents.authorize" in loaded
+    assert not [m for m in loaded if within(m, (*INGEST, *DEV_STACK, "workers.bench"))]
 
 
 def test_the_ingest_imports_neither_the_worker_nor_the_dev_stack() -> None:

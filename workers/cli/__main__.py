@@ -5,4 +5,7 @@ import sys
 
 from workers.cli.main import main
 
-sys.exit(main())
+# Faust's autodiscovery imports every module of the `workers` package; only a run
+# as a program may parse the command line.
+if __name__ == "__main__":
+    sys.exit(main())
