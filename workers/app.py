@@ -1,7 +1,8 @@
 """The Faust app, its topics and its table. Nothing else lives here.
 
-`faust -A workers.app worker -l info` runs a worker. Agents are discovered
-from `workers.agents`.
+`faust -A workers.app worker -l info` runs a worker on the cluster that
+$KAFKA_BOOTSTRAP_SERVERS or the config names (`eventguard worker` names the
+embedded broker when neither does). Agents are discovered from `workers.agents`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ except kafka_address.NoBroker as exc:
 
 # The settings (commit interval, session timeout, producer) are in workers/faust_app.py,
 # shared with the bare Faust baseline of `eventguard bench pipeline`.
+# Faust's autodiscovery imports every module under `origin` too: with the whole `workers`
+# package the worker loaded the ingest, the command line and the dev stack.
 app = build(config, _bootstrap, config.app_id, autodiscover=["workers.agents"],
-            origin="workers")
+            origin="workers.agents")
 
 
 def _topic(name: str) -> faust.TopicT:

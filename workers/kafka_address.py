@@ -1,13 +1,19 @@
-"""Which Kafka cluster to talk to: $KAFKA_BOOTSTRAP_SERVERS, the config, or the embedded one."""
+"""Which Kafka cluster to talk to: $KAFKA_BOOTSTRAP_SERVERS, else the config.
+
+The worker and the ingest run on any Kafka, so nothing here knows the embedded
+development broker: the `eventguard` command finds that one and hands its address
+on through $KAFKA_BOOTSTRAP_SERVERS (workers/cli/main.py).
+"""
 
 from __future__ import annotations
 
-from workers.devkafka import broker
-from workers.settings import Settings
+from workers.settings import BOOTSTRAP_ENV, Settings
 
 NO_BROKER = (
-    "no Kafka broker: start the embedded one with `eventguard kafka start` "
-    "(or `make run`), or set KAFKA_BOOTSTRAP_SERVERS=host:port"
+    f"no Kafka address: set {BOOTSTRAP_ENV}=host:port (or kafka.bootstrap_servers in the "
+    "config), or start the embedded broker with `eventguard kafka start` and run through "
+    "`eventguard`, which finds it (a bare `faust -A workers.app worker` needs "
+    f"{BOOTSTRAP_ENV}=$(eventguard kafka status))"
 )
 
 
@@ -18,10 +24,7 @@ class NoBroker(RuntimeError):
 def bootstrap(settings: Settings) -> str:
     if settings.bootstrap_servers:
         return settings.bootstrap_servers
-    running = broker.status()
-    if running is None:
-        raise NoBroker(NO_BROKER)
-    return running.bootstrap
+    raise NoBroker(NO_BROKER)
 
 
 def faust_urls(servers: str) -> list[str]:

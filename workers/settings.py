@@ -56,7 +56,7 @@ class Masked:
 @dataclass(frozen=True)
 class Settings:
     path: Path | None = None
-    bootstrap_servers: str | None = None  # None: the embedded broker
+    bootstrap_servers: str | None = None  # None: no cluster named (`eventguard` names its own)
     topic_prefix: str = ""  # namespaces every topic and the consumer group
     replication_factor: int = 1  # for the topics eventguard creates; 3 on a real cluster
     admin_token: Masked | None = None

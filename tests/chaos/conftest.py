@@ -27,9 +27,9 @@ import pytest
 
 from tests.integration.conftest import write_config
 from workers import topics
-from workers.decisions import OUTPUT_TOPICS, Collector
-from workers.devkafka import broker
-from workers.devstack import Proc, Stack, free_port
+from workers.cli.decisions import OUTPUT_TOPICS, Collector
+from workers.devstack import broker
+from workers.devstack.processes import Proc, Stack, free_port
 from workers.paths import cache_dir
 
 RUN = f"ch{secrets.token_hex(3)}"

@@ -18,7 +18,7 @@ import aiohttp
 import orjson
 
 from tests.chaos.conftest import ChaosStack
-from workers.decisions import Collector
+from workers.cli.decisions import Collector
 
 # kind -> (path, expected decision, expected reason); picked round-robin by KINDS_CYCLE
 KINDS: dict[str, tuple[str, str, str]] = {

@@ -23,9 +23,9 @@ import pytest
 import yaml
 
 from workers import topics
-from workers.decisions import Collector
-from workers.devkafka.broker import Broker
-from workers.devstack import Proc, Stack, free_port
+from workers.cli.decisions import Collector
+from workers.devstack.broker import Broker
+from workers.devstack.processes import Proc, Stack, free_port
 from workers.paths import cache_dir
 
 pytestmark = pytest.mark.chaos

@@ -24,8 +24,8 @@ import pytest
 
 from tests.chaos.conftest import ChaosStack
 from tests.chaos.load import Load, Tracker, drain, verdict
-from workers.decisions import Collector
-from workers.devstack import Proc
+from workers.cli.decisions import Collector
+from workers.devstack.processes import Proc
 
 RATE = 400.0  # requests/s through the ingest; each one is one decision
 KILLS = 3

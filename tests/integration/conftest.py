@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from workers import topics
-from workers.decisions import OUTPUT_TOPICS, Collector
-from workers.devkafka import broker
-from workers.devstack import Proc, Stack, free_port
+from workers.cli.decisions import OUTPUT_TOPICS, Collector
+from workers.devstack import broker
+from workers.devstack.processes import Proc, Stack, free_port
 from workers.paths import cache_dir
 
 PREFIX = f"it{secrets.token_hex(3)}."

@@ -14,8 +14,8 @@ import orjson
 import pytest
 
 from tests.integration.conftest import Env, write_config
-from workers.decisions import Collector
-from workers.devstack import Stack, free_port
+from workers.cli.decisions import Collector
+from workers.devstack.processes import Stack, free_port
 
 
 def cli(env: Env, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

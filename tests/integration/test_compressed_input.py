@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from tests.integration.conftest import Env
-from workers.devkafka import broker
+from workers.devstack import broker
 
 RECORDS = 20
 

@@ -25,7 +25,7 @@ from tests.integration.conftest import PREFIX, Env
 from tests.integration.test_pipeline import accepted, rejected, send
 from workers import topics
 from workers.client import signed_headers
-from workers.devstack import Stack, free_port
+from workers.devstack.processes import Stack, free_port
 from workers.paths import cache_dir
 
 ISSUER = "https://idp.it.test/"

@@ -26,7 +26,7 @@ import yaml
 from tests.integration.conftest import PREFIX, Env
 from tests.integration.test_secrets_at_rest import all_records
 from workers import topics
-from workers.devstack import Stack, free_port
+from workers.devstack.processes import Stack, free_port
 from workers.paths import cache_dir
 
 ADMIN = "it-admin-" + os.urandom(6).hex()

@@ -13,8 +13,8 @@ from aiokafka import AIOKafkaProducer
 
 from tests.integration.conftest import write_config
 from workers import topics
-from workers.decisions import Collector
-from workers.devstack import Stack
+from workers.cli.decisions import Collector
+from workers.devstack.processes import Stack
 from workers.paths import cache_dir
 
 EXIT_CODE = 70  # workers.agents.outbox.EXIT_CODE; importing it here would build the Faust app

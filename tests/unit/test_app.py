@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -28,3 +32,16 @@ def test_commit_and_session_settings(app_module: ModuleType) -> None:
     conf = app_module.app.conf
     assert conf.broker_commit_interval == 0.5 and conf.broker_commit_every == 1000
     assert conf.broker_session_timeout == 10.0 and conf.broker_heartbeat_interval == 1.0
+
+
+def test_a_bare_faust_worker_without_an_address_says_how_to_give_one(tmp_path: Path) -> None:
+    """The worker runs on any Kafka and does not look for the embedded broker itself."""
+    config = tmp_path / "eventguard.yaml"
+    config.write_text("api_keys: []\n")
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": "", "EVENTGUARD_CONFIG": str(config)}
+    done = subprocess.run(
+        [sys.executable, "-m", "faust", "-A", "workers.app", "worker", "--without-web"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    [line] = [ln for ln in done.stderr.splitlines() if ln.startswith("eventguard:")]
+    assert "`eventguard kafka start`" in line and "KAFKA_BOOTSTRAP_SERVERS=host:port" in line

@@ -27,7 +27,7 @@ import yaml
 
 from workers import topics
 from workers.bench import loadgen
-from workers.devstack import Proc, Stack, free_port, wait_http
+from workers.devstack.processes import Proc, Stack, free_port, wait_http
 from workers.paths import cache_dir
 
 PATH = "/api/v1/s2s/event"

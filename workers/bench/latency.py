@@ -29,7 +29,7 @@ from aiokafka import AIOKafkaConsumer
 
 from workers import topics
 from workers.bench.loadgen import EVENT
-from workers.devstack import Proc, Stack, free_port
+from workers.devstack.processes import Proc, Stack, free_port
 from workers.paths import cache_dir
 
 PATH = "/api/v1/s2s/event"

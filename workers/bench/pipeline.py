@@ -27,7 +27,7 @@ from workers import topics
 from workers.auth.authorize import decide
 from workers.auth.request import RawRequest
 from workers.bench.workloads import METHODS, SECRET_MIX, Record, Workload
-from workers.devstack import Proc, Stack
+from workers.devstack.processes import Proc, Stack
 from workers.paths import cache_dir
 
 WARMUP = 5000  # untimed records through each pass before the timed ones

@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from workers import topics
 from workers.auth import secrets as digests
 from workers.auth.keys import KeyRecord, SecretRef
-from workers.devstack import Stack
+from workers.devstack.processes import Stack
 from workers.keys import records
 from workers.paths import cache_dir
 

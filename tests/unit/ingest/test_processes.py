@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.devstack import free_port
+from workers.devstack.processes import free_port
 from workers.ingest.main import serve
 from workers.settings import ConfigError, Settings
 

@@ -12,8 +12,8 @@ import orjson
 
 from workers import kafka_address, settings
 from workers.auth import events
+from workers.cli.decisions import Collector
 from workers.client import post_event
-from workers.decisions import Collector
 
 
 def register(sub: Any) -> None:

@@ -10,9 +10,11 @@ import sys
 from collections.abc import Sequence
 
 from workers import kafka_address, settings
-from workers import send as send_command
-from workers.bench import METHODS
-from workers.keys import commands as keys_commands
+from workers.cli import bench, keys, send
+from workers.devstack import broker
+
+# These commands make or report the embedded broker themselves.
+OWN_BROKER = ("kafka", "run")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,6 +24,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ[settings.CONFIG_ENV] = os.path.abspath(args.config)
     if args.command != "worker" and rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command not in OWN_BROKER:
+        _name_the_embedded_broker()
     try:
         return int(args.func(args, rest) or 0)
     except (kafka_address.NoBroker, settings.ConfigError) as exc:
@@ -71,31 +75,29 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--no-wait", action="store_true", help="exit after the samples")
     r.set_defaults(func=_run)
 
-    keys_commands.register(sub)
-    send_command.register(sub)
-
-    b = sub.add_parser("bench", help="benchmarks that print numbers and ratios")
-    b.add_argument("what", choices=["pipeline", "propagation", "ingest", "latency"])
-    b.add_argument("--config")
-    b.add_argument("-n", "--events", type=int, default=20000, help="pipeline: events")
-    b.add_argument("--trials", type=int, default=20, help="propagation: key changes")
-    b.add_argument("--method", action="append", choices=list(METHODS),
-                   help="pipeline: only these sender methods (default: all)")
-    b.add_argument("--seconds", type=float, default=None,
-                   help="ingest: per run (default 10); latency: of steady load (default 30)")
-    b.add_argument("--connections", type=int, action="append",
-                   help="ingest: connection counts (default: 32 and 128)")
-    b.add_argument("--processes", type=int, action="append",
-                   help="ingest: ingest process counts to run (default: 1 and 2); "
-                        "pipeline: processes per pass (default: 1)")
-    b.add_argument("--rate", type=float, default=2000.0, help="latency: events/s (default 2000)")
-    b.set_defaults(func=_bench)
+    keys.register(sub)
+    send.register(sub)
+    bench.register(sub)
     return p
 
 
-def _kafka(args: argparse.Namespace, _: list[str]) -> int:
-    from workers.devkafka import broker
+def _name_the_embedded_broker() -> None:
+    """The worker and the ingest only read settings, so that they run on any Kafka. With no
+    cluster named, the embedded broker's address goes into the environment: this process
+    (a worker builds its Faust app from it) and every process it starts read it there."""
+    if os.environ.get(settings.BOOTSTRAP_ENV):
+        return
+    try:
+        if settings.load().bootstrap_servers:
+            return
+    except settings.ConfigError:
+        return  # the command itself says what is wrong with the config
+    running = broker.status()
+    if running is not None:
+        os.environ[settings.BOOTSTRAP_ENV] = running.bootstrap
 
+
+def _kafka(args: argparse.Namespace, _: list[str]) -> int:
     external = os.environ.get(settings.BOOTSTRAP_ENV)
     if external and args.action in ("start", "status"):
         print(f"using KAFKA_BOOTSTRAP_SERVERS={external}; the embedded broker is not used")
@@ -155,7 +157,7 @@ def _worker(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _tail(args: argparse.Namespace, _: list[str]) -> int:
-    from workers.tail import tail
+    from workers.cli.tail import tail
 
     conf = settings.load()
     bootstrap = kafka_address.bootstrap(conf)
@@ -164,30 +166,11 @@ def _tail(args: argparse.Namespace, _: list[str]) -> int:
 
 
 def _run(args: argparse.Namespace, _: list[str]) -> int:
-    from workers.demo import run
+    from workers.cli.demo import run
 
     return run(args.config, args.port, wait=not args.no_wait)
-
-
-def _bench(args: argparse.Namespace, _: list[str]) -> int:
-    from workers.bench import ingest, latency, pipeline, propagation
-
-    bootstrap = kafka_address.bootstrap(settings.load())
-    if args.what == "ingest":
-        return ingest.run(bootstrap, args.seconds or 10.0, tuple(args.connections or (32, 128)),
-                          tuple(args.processes or (1, 2)))
-    if args.what == "latency":
-        return asyncio.run(latency.run(bootstrap, args.rate, args.seconds or 30.0))
-    if args.what == "propagation":
-        return asyncio.run(propagation.run(bootstrap, args.trials))
-    return asyncio.run(pipeline.run(bootstrap, args.events, tuple(args.method or METHODS),
-                                    (args.processes or [1])[0]))
 
 
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

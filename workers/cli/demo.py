@@ -14,10 +14,10 @@ import orjson
 import yaml
 
 from workers import settings, topics
+from workers.cli.decisions import Collector
 from workers.client import signed_headers
-from workers.decisions import Collector
-from workers.devkafka import broker
-from workers.devstack import Stack
+from workers.devstack import broker
+from workers.devstack.processes import Stack
 from workers.keys.sources import default_secret
 from workers.keys.view import KeyView
 from workers.paths import cache_dir

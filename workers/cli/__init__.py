@@ -1,0 +1,1 @@
+"""The `eventguard` command and its subcommands (workers/cli/main.py has the tree)."""
