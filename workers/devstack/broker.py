@@ -253,7 +253,11 @@ class Broker:
     def _format_storage(self, lib: Path, props: Path) -> None:
         if (self.home / "data" / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        # Kafka's own random ids never start with "-": the storage tool would read one
+        # that does as an option (1 start in 64 failed so).
+        cluster_id = "-"
+        while cluster_id.startswith("-"):
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         done = subprocess.run(
             [_java(), "-Xmx256m", "-cp", f"{lib}/*", "kafka.tools.StorageTool", "format",
              "-t", cluster_id, "-c", str(props), "-g"],
