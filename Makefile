@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test unit integration chaos lint bench kafka-start kafka-stop clean
+.PHONY: run test unit integration chaos cluster-test lint bench kafka-start kafka-stop clean
 
 $(STAMP): pyproject.toml
 	@echo "eventguard: installing into $(VENV) (log: $(VENV)/install.log)..."
@@ -35,6 +35,11 @@ integration: $(STAMP)
 chaos: $(STAMP)
 	@$(BIN)/eventguard kafka provision
 	$(BIN)/python -m pytest tests/chaos -s --durations=0
+
+# A 3-node cluster of its own loses a broker under load; prints its figures.
+cluster-test: $(STAMP)
+	@$(BIN)/eventguard kafka provision
+	$(BIN)/python -m pytest tests/chaos -m cluster -s --durations=0
 
 lint: $(STAMP)
 	$(BIN)/ruff check workers tests

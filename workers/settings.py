@@ -59,6 +59,8 @@ class Settings:
     bootstrap_servers: str | None = None  # None: no cluster named (`eventguard` names its own)
     topic_prefix: str = ""  # namespaces every topic and the consumer group
     replication_factor: int = 1  # for the topics eventguard creates; 3 on a real cluster
+    # Copies an acks=all write needs: with rf 3 and 2, one broker may be down.
+    min_insync_replicas: int = 1
     admin_token: Masked | None = None
     reload_sec: float = DEFAULT_RELOAD_SEC
     max_body_bytes: int = DEFAULT_MAX_BODY
@@ -87,6 +89,7 @@ class Settings:
         keys = "<set>" if self.api_keys else "<none>"
         return (f"Settings(path={self.path}, bootstrap_servers={self.bootstrap_servers!r}, "
                 f"topic_prefix={self.topic_prefix!r}, rf={self.replication_factor}, "
+                f"min_isr={self.min_insync_replicas}, "
                 f"admin_token={self.admin_token!r}, reload_sec={self.reload_sec}, "
                 f"max_body_bytes={self.max_body_bytes}, api_keys={keys} "
                 f"from {self.api_keys_from or '-'}, policies={sorted(self.policies)})")
@@ -126,12 +129,13 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
     s2s = server.get("s2s_auth") or []
     if isinstance(s2s, str):
         s2s = [s2s]
+    rf = _whole(kafka.get("replication_factor"), "kafka.replication_factor", 1)
     return Settings(
         path=path,
         bootstrap_servers=os.environ.get(BOOTSTRAP_ENV) or kafka.get("bootstrap_servers") or None,
         topic_prefix=os.environ.get(PREFIX_ENV) or str(kafka.get("topic_prefix") or ""),
-        replication_factor=int(_positive(kafka.get("replication_factor"),
-                                         "kafka.replication_factor", 1)),
+        replication_factor=rf,
+        min_insync_replicas=_min_insync(kafka.get("min_insync_replicas"), rf),
         admin_token=Masked(str(admin)) if admin else None,
         reload_sec=_positive(reload_sec, "server.api_keys_reload_sec", DEFAULT_RELOAD_SEC),
         max_body_bytes=int(_positive(ingest.get("max_body_bytes"), "ingest.max_body_bytes",
@@ -202,6 +206,25 @@ def _positive(value: Any, name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {value!r}") from None
     if number <= 0:
         raise ConfigError(f"{name} must be positive, got {value!r}")
+    return number
+
+
+def _whole(value: Any, name: str, default: int) -> int:
+    number = _positive(value, name, default)
+    if number != int(number):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    return int(number)
+
+
+def _min_insync(value: Any, rf: int) -> int:
+    """kafka.min_insync_replicas: default min(2, rf). More than rf would refuse every
+    acks=all write, so it is an error here rather than a 503 on every request."""
+    if value is None:
+        return min(2, rf)
+    number = _whole(value, "kafka.min_insync_replicas", 1)
+    if number > rf:
+        raise ConfigError(f"kafka.min_insync_replicas ({number}) must not exceed "
+                          f"kafka.replication_factor ({rf}): no write could be acknowledged")
     return number
 
 

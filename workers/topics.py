@@ -1,7 +1,10 @@
 """The topic specs in topics/*.yaml, and `eventguard topics apply`.
 
 Apply is idempotent: it creates missing topics, adds partitions when a spec
-asks for more, and sets configs that differ. It never deletes or shrinks.
+asks for more, and sets configs that differ. It never deletes or shrinks, and
+never changes an existing topic's replication factor (it says when it differs).
+Every topic gets `min.insync.replicas` from the settings: with acks=all, a
+write is acknowledged only once that many replicas have it.
 """
 
 from __future__ import annotations
@@ -45,9 +48,14 @@ def load_specs(folder: Path | None = None) -> list[TopicSpec]:
 
 
 async def apply(bootstrap: str, specs: list[TopicSpec], prefix: str = "",
-                replication_factor: int = 1) -> list[str]:
-    """Make the cluster match the specs; returns one line per topic saying what it did."""
-    specs = [TopicSpec(prefix + s.name, s.partitions, s.config) for s in specs]
+                replication_factor: int = 1, min_insync_replicas: int | None = None
+                ) -> list[str]:
+    """Make the cluster match the specs; returns one line per topic saying what it did.
+
+    `min_insync_replicas` defaults to min(2, replication_factor), as in the settings."""
+    min_isr = str(min_insync_replicas or min(2, replication_factor))
+    specs = [TopicSpec(prefix + s.name, s.partitions,
+                       {**s.config, "min.insync.replicas": min_isr}) for s in specs]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
     await admin.start()
     try:
@@ -63,7 +71,7 @@ async def apply(bootstrap: str, specs: list[TopicSpec], prefix: str = "",
         for spec in specs:
             if spec in missing:
                 continue
-            lines.append(f"{spec.name}: " + await _reconcile(admin, spec))
+            lines.append(f"{spec.name}: " + await _reconcile(admin, spec, replication_factor))
         return lines
     finally:
         await admin.close()
@@ -82,10 +90,16 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str],
         await asyncio.sleep(0.1)
 
 
-async def _reconcile(admin: AIOKafkaAdminClient, spec: TopicSpec) -> str:
+async def _reconcile(admin: AIOKafkaAdminClient, spec: TopicSpec, replication_factor: int
+                     ) -> str:
     described = await admin.describe_topics([spec.name])
     have = len(described[0]["partitions"])
     changes = []
+    copies = {len(p["replicas"]) for p in described[0]["partitions"]}
+    if copies and copies != {replication_factor}:
+        # Moving replicas is a reassignment plan (kafka-reassign-partitions), not a setting.
+        changes.append(f"replication factor {'/'.join(map(str, sorted(copies)))}, config says "
+                       f"{replication_factor} (left as is)")
     if have < spec.partitions:
         await admin.create_partitions({spec.name: NewPartitions(spec.partitions)})
         changes.append(f"partitions {have} -> {spec.partitions}")

@@ -38,6 +38,8 @@ RUN = f"ch{secrets.token_hex(3)}"
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "chaos: kills processes or fuzzes inputs on the real broker (make chaos)")
+    config.addinivalue_line(
+        "markers", "cluster: runs its own 3-node Kafka cluster (make cluster-test)")
 
 
 @pytest.fixture(scope="session")

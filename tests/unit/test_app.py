@@ -45,3 +45,15 @@ def test_a_bare_faust_worker_without_an_address_says_how_to_give_one(tmp_path: P
     assert done.returncode != 0
     [line] = [ln for ln in done.stderr.splitlines() if ln.startswith("eventguard:")]
     assert "`eventguard kafka start`" in line and "KAFKA_BOOTSTRAP_SERVERS=host:port" in line
+
+
+def test_the_worker_produces_with_acks_all(app_module: ModuleType) -> None:
+    # With min.insync.replicas=2 on a cluster, only acks=all makes an output two copies.
+    import asyncio
+
+    async def acks() -> int:
+        producer = app_module.app.producer._new_producer()
+        return int(producer._sender._acks)
+
+    assert app_module.app.conf.producer_acks == -1
+    assert asyncio.run(acks()) == -1

@@ -82,3 +82,19 @@ def test_replication_factor() -> None:
     assert settings.from_mapping({"kafka": {"replication_factor": 3}}).replication_factor == 3
     with pytest.raises(settings.ConfigError, match=r"kafka\.replication_factor"):
         settings.from_mapping({"kafka": {"replication_factor": 0}})
+    with pytest.raises(settings.ConfigError, match=r"whole number"):
+        settings.from_mapping({"kafka": {"replication_factor": 2.5}})
+
+
+@pytest.mark.parametrize(("rf", "given", "expected"), [
+    (1, None, 1), (2, None, 2), (3, None, 2), (5, None, 2), (3, 3, 3), (3, 1, 1)])
+def test_min_insync_replicas(rf: int, given: int | None, expected: int) -> None:
+    kafka: dict[str, int] = {"replication_factor": rf}
+    if given is not None:
+        kafka["min_insync_replicas"] = given
+    assert settings.from_mapping({"kafka": kafka}).min_insync_replicas == expected
+
+
+def test_min_insync_replicas_above_the_replication_factor_is_refused() -> None:
+    with pytest.raises(settings.ConfigError, match=r"must not exceed"):
+        settings.from_mapping({"kafka": {"replication_factor": 1, "min_insync_replicas": 2}})

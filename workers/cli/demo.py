@@ -47,7 +47,7 @@ def run(config_arg: str | None, port: int, wait: bool = True) -> int:
     stack = Stack(cache_dir() / "logs", bootstrap, conf.topic_prefix)
     try:
         asyncio.run(topics.apply(bootstrap, topics.load_specs(), conf.topic_prefix,
-                                 conf.replication_factor))
+                                 conf.replication_factor, conf.min_insync_replicas))
         print(f"Topics: ready ({', '.join(s.name for s in topics.load_specs())})")
         worker = stack.worker(config)
         stack.ingest(config, port)

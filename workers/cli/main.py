@@ -10,8 +10,9 @@ import sys
 from collections.abc import Sequence
 
 from workers import kafka_address, settings
-from workers.cli import bench, keys, send
+from workers.cli import bench, kafka_cluster, keys, send
 from workers.devstack import broker
+from workers.devstack.cluster import Cluster
 
 # These commands make or report the embedded broker themselves.
 OWN_BROKER = ("kafka", "run")
@@ -39,8 +40,13 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="eventguard", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    k = sub.add_parser("kafka", help="the embedded local Kafka broker")
+    k = sub.add_parser("kafka", help="the embedded local Kafka broker, or a local cluster")
     k.add_argument("action", choices=["start", "stop", "status", "provision"])
+    k.add_argument("--brokers", type=int, default=1,
+                   help="start: a cluster of N broker+controller nodes (replication factor "
+                        "3, min.insync.replicas 2); 1 is the single dev broker")
+    k.add_argument("--broker", type=int, metavar="N",
+                   help="start or stop only node N of the cluster")
     k.set_defaults(func=_kafka)
 
     t = sub.add_parser("topics", help="create or verify the topics in topics/")
@@ -95,6 +101,8 @@ def _name_the_embedded_broker() -> None:
     running = broker.status()
     if running is not None:
         os.environ[settings.BOOTSTRAP_ENV] = running.bootstrap
+    elif (local := Cluster()).running():
+        os.environ[settings.BOOTSTRAP_ENV] = local.bootstrap
 
 
 def _kafka(args: argparse.Namespace, _: list[str]) -> int:
@@ -105,13 +113,25 @@ def _kafka(args: argparse.Namespace, _: list[str]) -> int:
     try:
         if args.action == "provision":
             print(f"Kafka jars ready in {broker.provision()}")
-        elif args.action == "start":
+            return 0
+        local = Cluster()
+        if args.broker is not None or args.brokers > 1:
+            return kafka_cluster.command(local, args.action, args.brokers, args.broker)
+        if args.action == "start":
+            if local.running():
+                print(f"a local Kafka cluster runs at {local.bootstrap} "
+                      "(`eventguard kafka stop` stops it)")
+                return 0
             state = broker.start()
             print(f"Kafka running at {state.bootstrap} (pid {state.pid}, log {broker.log_file()})")
         elif args.action == "stop":
-            print("Kafka stopped" if broker.stop() else "Kafka was not running")
+            single = broker.stop()
+            nodes = local.stop()
+            print("Kafka stopped" if single or nodes else "Kafka was not running")
         else:
             running = broker.status()
+            if running is None and local.layout() is not None:
+                return kafka_cluster.status(local)
             if running is None:
                 print("Kafka is not running; start it with `eventguard kafka start`")
                 return 1
@@ -133,7 +153,7 @@ def _topics(args: argparse.Namespace, _: list[str]) -> int:
               "folder, which has topics/", file=sys.stderr)
         return 2
     for line in asyncio.run(topics.apply(bootstrap, specs, conf.topic_prefix,
-                                         conf.replication_factor)):
+                                         conf.replication_factor, conf.min_insync_replicas)):
         print(line)
     return 0
 

@@ -120,6 +120,8 @@ class Broker:
     A restarted broker keeps its data and, when they are free, its ports.
     """
 
+    heap = HEAP
+
     def __init__(self, home_dir: Path | None = None) -> None:
         self.home = Path(home_dir) if home_dir is not None else home()
 
@@ -147,6 +149,11 @@ class Broker:
         running = self.status()
         if running is not None:
             return running
+        return self.launch().ready(timeout_s)
+
+    def launch(self) -> Launch:
+        """Start the JVM and return at once: the nodes of a cluster become ready only
+        together (a controller quorum needs a majority), so each is launched first."""
         self._stop_stale()
         lib = provision()
         self.home.mkdir(parents=True, exist_ok=True)
@@ -158,7 +165,7 @@ class Broker:
         tmp = self.home / "tmp"
         tmp.mkdir(exist_ok=True)
         cmd = [
-            _java(), *HEAP, "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            _java(), *self.heap, "-XX:+UseG1GC", "-Djava.awt.headless=true",
             f"-Dlog4j.configuration=file:{HERE / 'log4j.properties'}",
             f"-DZstdTempFolder={tmp}", f"-Dorg.xerial.snappy.tempdir={tmp}",
             "-cp", f"{lib}/*", "kafka.Kafka", str(props),
@@ -170,18 +177,7 @@ class Broker:
             )
         state = BrokerState(proc.pid, port, cport)
         self._state_file.write_text(json.dumps(state.__dict__))
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise BrokerError(
-                    f"Kafka exited during start-up (code {proc.returncode}). "
-                    f"Last lines of {log}:\n{_tail(log, offset)}"
-                )
-            if READY_LINE in _read_from(log, offset) and _port_open(port):
-                return state
-            time.sleep(0.25)
-        self.stop()
-        raise BrokerError(f"Kafka did not become ready in {timeout_s:.0f}s; see {log}")
+        return Launch(self, proc, state, offset)
 
     def stop(self, timeout_s: float = 30.0, kill: bool = False) -> bool:
         """Stop the broker we started (SIGTERM, or SIGKILL at once with `kill`).
@@ -227,7 +223,11 @@ class Broker:
         data = self.home / "data"
         data.mkdir(parents=True, exist_ok=True)
         props = self.home / "server.properties"
-        props.write_text("\n".join([
+        props.write_text("\n".join([*self._properties(port, cport, data), ""]))
+        return props
+
+    def _properties(self, port: int, cport: int, data: Path) -> list[str]:
+        return [
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@127.0.0.1:{cport}",
@@ -246,25 +246,56 @@ class Broker:
             "group.initial.rebalance.delay.ms=0",
             # Compaction of auth-config should be visible within minutes in dev.
             "log.cleaner.backoff.ms=5000",
-            "",
-        ]))
-        return props
+        ]
 
     def _format_storage(self, lib: Path, props: Path) -> None:
         if (self.home / "data" / "meta.properties").exists():
             return
-        # Kafka's own random ids never start with "-": the storage tool would read one
-        # that does as an option (1 start in 64 failed so).
-        cluster_id = "-"
-        while cluster_id.startswith("-"):
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         done = subprocess.run(
             [_java(), "-Xmx256m", "-cp", f"{lib}/*", "kafka.tools.StorageTool", "format",
-             "-t", cluster_id, "-c", str(props), "-g"],
+             "-t", self._cluster_id(), "-c", str(props), "-g"],
             capture_output=True, text=True, check=False,
         )
         if done.returncode != 0:
             raise BrokerError(f"Formatting Kafka storage failed:\n{done.stdout}{done.stderr}")
+
+    def _cluster_id(self) -> str:
+        return new_cluster_id()
+
+
+def new_cluster_id() -> str:
+    # Kafka's own random ids never start with "-": the storage tool would read one
+    # that does as an option (1 start in 64 failed so).
+    cluster_id = "-"
+    while cluster_id.startswith("-"):
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    return cluster_id
+
+
+@dataclass
+class Launch:
+    """A broker JVM just started, not yet serving."""
+
+    broker: Broker
+    proc: subprocess.Popen[bytes]
+    state: BrokerState
+    log_offset: int
+
+    def ready(self, timeout_s: float = 120.0) -> BrokerState:
+        """Wait until the broker serves requests; stop it and raise if it does not."""
+        log = self.broker.log_file
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BrokerError(
+                    f"Kafka exited during start-up (code {self.proc.returncode}). "
+                    f"Last lines of {log}:\n{_tail(log, self.log_offset)}"
+                )
+            if READY_LINE in _read_from(log, self.log_offset) and _port_open(self.state.port):
+                return self.state
+            time.sleep(0.25)
+        self.broker.stop()
+        raise BrokerError(f"Kafka did not become ready in {timeout_s:.0f}s; see {log}")
 
 
 def _java() -> str:

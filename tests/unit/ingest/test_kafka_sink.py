@@ -210,3 +210,12 @@ def test_check_needs_metadata_and_leaders(monkeypatch: pytest.MonkeyPatch) -> No
 def test_body_limit_leaves_room_for_headers() -> None:
     assert max_record_bytes(1024 * 1024) == 2 * 1024 * 1024
     assert max_record_bytes(4 * 1024 * 1024) == 4 * 1024 * 1024 + 64 * 1024
+
+
+def test_the_real_producer_waits_for_all_in_sync_replicas() -> None:
+    # A 200 promises the record survives a broker: with min.insync.replicas=2, acks=all.
+    async def built() -> tuple[int, bool]:
+        producer = KafkaSink("127.0.0.1:1", TOPIC, 1024)._producer_for()
+        return int(producer._sender._acks), bool(producer._txn_manager is not None)
+
+    assert asyncio.run(built()) == (-1, True)
