@@ -44,4 +44,5 @@ def _written(event: Any, sent: Any) -> None:
     if sent.exception() is not None:
         # Not acked, this record would hold back every later commit of auth-config.
         outbox.die(f"a key table change was not delivered ({type(sent.exception()).__name__})")
-    event.ack()
+    else:
+        event.ack()
