@@ -7,10 +7,15 @@ embedded broker when neither does). Agents are discovered from `workers.agents`.
 
 from __future__ import annotations
 
+from typing import cast
+
 import faust
 
 from workers import kafka_address, settings
+from workers.auth.state import AuthState
 from workers.faust_app import build, raw_topic
+from workers.keys.table import NAME, KeyState, KeyTable
+from workers.keys.vault import Unsealer
 
 config = settings.load()
 try:
@@ -23,7 +28,7 @@ except kafka_address.NoBroker as exc:
 # Faust's autodiscovery imports every module under `origin` too: with the whole `workers`
 # package the worker loaded the ingest, the command line and the dev stack.
 app = build(config, _bootstrap, config.app_id, autodiscover=["workers.agents"],
-            origin="workers.agents")
+            origin="workers.agents", GlobalTable=KeyTable)
 
 
 def _topic(name: str) -> faust.TopicT:
@@ -35,7 +40,15 @@ accepted_events = _topic("accepted-events")
 rejected_events = _topic("rejected-events")
 audit_log = _topic("audit-log")
 auth_config = _topic("auth-config")
-# The key table's changelog: validated auth-config records, read whole by every
-# worker. Not a faust.Table: see docs/architecture.md, "The key table".
-auth_state = _topic("auth-state")
 nonces = _topic("nonces")  # nonces of signed requests (workers/agents/nonce_log.py)
+
+# The key table: every auth-config record apply_config accepted, whole on every worker.
+# With Faust's defaults a worker that does not write it keeps a stale copy; these options
+# keep every worker current (docs/architecture.md, "The key table").
+key_state = KeyState(AuthState(max_body_bytes=config.max_body_bytes,
+                               max_batch_events=config.max_batch_events, unseal=Unsealer()))
+keys = cast(KeyTable, app.GlobalTable(
+    NAME, partitions=1, default=None, key_type=bytes, value_type=bytes,
+    synchronize_all_active_partitions=True, recovery_buffer_size=1,
+    on_changelog_event=key_state.on_changelog_event, on_recover=key_state.on_recover,
+    help="key/<id>, policy/<name> and provider/<id> records, as in auth-config"))

@@ -14,6 +14,7 @@ from workers import kafka_address
 from workers.kafka import unreadable
 from workers.kafka.eager_drain import EagerDrain
 from workers.kafka.lean_monitor import LeanMonitor
+from workers.kafka.quiet_recovery import QuietTableManager
 from workers.paths import cache_dir
 from workers.settings import Settings
 
@@ -112,6 +113,7 @@ def build(config: Settings, bootstrap: str, app_id: str, **extra: Any) -> faust.
         broker_session_timeout=SESSION_TIMEOUT_S,
         broker_heartbeat_interval=HEARTBEAT_S,
         Monitor=LeanMonitor,
+        TableManager=QuietTableManager,  # streams resume only once sought (quiet_recovery.py)
         **extra,
     )
     app.transport.Consumer = EagerDrain  # type: ignore[misc]  # before app.consumer exists

@@ -226,7 +226,7 @@ def test_ingest_and_worker_survive_a_broker_restart(chaos: Chaos, how: str) -> N
     assert not lost, f"{len(lost)} acknowledged requests never decided, e.g. {sorted(lost)[:3]}"
     assert aiokafka_lines < 200, f"{aiokafka_lines} aiokafka lines in {chaos.ingest.log}"
     assert tracebacks == 0, f"tracebacks in {chaos.ingest.log}"
-    # The worker has more clients (Faust's consumer and producer, the key view, the
+    # The worker has more clients (Faust's consumer and producer, the
     # nonce follower), each logging every failed attempt without the rate limit.
     assert worker_aiokafka < 400, f"{worker_aiokafka} aiokafka lines in {chaos.worker.log}"
     assert chaos.worker.alive(), chaos.worker.tail()

@@ -38,8 +38,8 @@ def test_topics_apply_is_idempotent(env: Env) -> None:
     assert done.returncode == 0, done.stderr
     assert sorted(done.stdout.split()) == sorted(
         f"{env.prefix}{t}:" if i % 2 == 0 else "ok"
-        for t in ("accepted-events", "audit-log", "auth-config", "auth-state", "nonces",
-                  "raw-events", "rejected-events")
+        for t in ("accepted-events", "audit-log", "auth-config", "eventguard-keys-changelog",
+                  "nonces", "raw-events", "rejected-events")
         for i in range(2))
 
 

@@ -1,4 +1,4 @@
-"""auth-config -> apply_config agent -> auth-state (the key table) -> every decision."""
+"""auth-config -> apply_config agent -> the key table (a Faust GlobalTable) -> every decision."""
 
 from __future__ import annotations
 

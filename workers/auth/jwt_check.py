@@ -45,7 +45,7 @@ class Invalid:
 class VerifiedCache:
     """Tokens already verified, until their `exp`: a token is usually sent many times.
 
-    Entries are keyed by the key-state generation, which the key view and the
+    Entries are keyed by the key-state generation, which key table records and the
     JWKS cache bump on every provider or key-set change, so a cached result
     never outlives the keys that verified it.
     """

@@ -59,7 +59,7 @@ class SecretMatch:
 
 @dataclass
 class KeyIndex:
-    """Every key, indexed by id and by secret digest. Mutated by the key view."""
+    """Every key, indexed by id and by secret digest. Mutated as key table records arrive."""
 
     _by_id: dict[str, KeyRecord] = field(default_factory=dict)
     # One digest may belong to several (key, kind) pairs: a key whose client and

@@ -34,13 +34,18 @@ TICK_S = 0.02
 
 
 class Audit:
-    """Follows audit-log: request id -> (reason, worker), and partition -> worker."""
+    """Follows audit-log: request id -> (reason, worker), and raw-events partition -> worker.
+
+    An audit record lands on the audit-log partition of its request id's hash, not on the
+    raw-events partition it was decided from: a probe's raw-events partition is what the
+    bench sent it to (`sent_to`)."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
                                          auto_offset_reset="latest", fetch_max_wait_ms=10)
         self.seen: dict[str, tuple[str, str, float]] = {}
         self.owner: dict[int, str] = {}
+        self.sent_to: dict[str, int] = {}
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -52,11 +57,13 @@ class Audit:
         while True:
             batches = await self.consumer.getmany(timeout_ms=50)
             now = time.perf_counter()
-            for tp, msgs in batches.items():
+            for msgs in batches.values():
                 for m in msgs:
                     value = orjson.loads(m.value)
-                    self.seen[value["request_id"]] = (value["reason"], value["worker"], now)
-                    self.owner[tp.partition] = value["worker"]
+                    rid = value["request_id"]
+                    self.seen[rid] = (value["reason"], value["worker"], now)
+                    if rid in self.sent_to:
+                        self.owner[self.sent_to[rid]] = value["worker"]
 
     async def stop(self) -> None:
         if self.task:
@@ -118,6 +125,12 @@ async def _send(producer: AIOKafkaProducer, prefix: str, rid: str, secret: str,
                         partition=partition, headers=headers)
 
 
+async def _probe(producer: AIOKafkaProducer, audit: Audit, prefix: str, rid: str, secret: str,
+                 partition: int) -> None:
+    audit.sent_to[rid] = partition
+    await _send(producer, prefix, rid, secret, partition)
+
+
 async def _partition_owners(producer: AIOKafkaProducer, audit: Audit, prefix: str,
                             base: str, timeout_s: float = 120.0) -> dict[str, list[int]]:
     """Which worker decides each raw-events partition, once both workers decide."""
@@ -126,7 +139,7 @@ async def _partition_owners(producer: AIOKafkaProducer, audit: Audit, prefix: st
     while time.monotonic() < deadline:
         for p in range(PARTITIONS):
             n += 1
-            await _send(producer, prefix, f"probe-{n}", base, p)
+            await _probe(producer, audit, prefix, f"probe-{n}", base, p)
         await asyncio.sleep(0.5)
         if len(audit.owner) == PARTITIONS and len(set(audit.owner.values())) == 2:
             await asyncio.sleep(2)  # let a last rebalance settle, then read owners again
@@ -134,7 +147,7 @@ async def _partition_owners(producer: AIOKafkaProducer, audit: Audit, prefix: st
             while len(audit.owner) < PARTITIONS and time.monotonic() < deadline:
                 for p in range(PARTITIONS):
                     n += 1
-                    await _send(producer, prefix, f"probe-{n}", base, p)
+                    await _probe(producer, audit, prefix, f"probe-{n}", base, p)
                 await asyncio.sleep(0.3)
             if len(set(audit.owner.values())) == 2:
                 owners: dict[str, list[int]] = defaultdict(list)

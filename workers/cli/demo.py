@@ -19,7 +19,8 @@ from workers.client import signed_headers
 from workers.devstack import broker
 from workers.devstack.processes import Stack
 from workers.keys.sources import default_secret
-from workers.keys.view import KeyView
+from workers.keys.store import TopicReader
+from workers.keys.table import changelog_topic
 from workers.paths import cache_dir
 
 
@@ -66,7 +67,7 @@ def run(config_arg: str | None, port: int, wait: bool = True) -> int:
 
 
 async def _demo(conf: settings.Settings, bootstrap: str, url: str, wait: bool) -> None:
-    view = KeyView(conf.topic("auth-state"))
+    view = TopicReader(changelog_topic(conf.app_id))
     task = asyncio.create_task(view.run(bootstrap))
     print("Worker: waiting for the keys to reach the key table...", flush=True)
     if not await view.wait_for(lambda st: len(st.keys) > 0, timeout=90):

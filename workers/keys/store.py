@@ -1,7 +1,7 @@
 """auth-config as the key CLI and the admin API see it: read it, publish Changes.
 
-They read auth-config itself, not the table's changelog, so a change is seen
-even before a worker has applied it (or while no worker runs).
+They read auth-config itself, not the key table, so a change is seen even before a
+worker has applied it (or while no worker runs).
 """
 
 from __future__ import annotations
@@ -9,24 +9,86 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from workers.auth.authorize import AuthState
 from workers.keys import records
 from workers.keys.admin import Change
 from workers.keys.apply import apply
-from workers.keys.view import KeyView
 
 log = logging.getLogger(__name__)
+
+
+class TopicReader:
+    """A one-partition compacted topic of key records (auth-config, or the key table's
+    changelog), read whole into an AuthState by a group-less consumer: for processes
+    that are not workers."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.state = AuthState()
+        self.ready = asyncio.Event()
+        self.changed = asyncio.Condition()
+
+    def on_record(self, key: bytes | None, value: bytes | None) -> None:
+        record_key = (key or b"").decode("utf-8", "replace")
+        try:
+            apply(self.state, record_key, value)
+        except records.InvalidRecord as exc:
+            log.warning("%s: skipped a record: %s", self.topic, exc)
+
+    async def run(self, bootstrap: str, follow: bool = True) -> None:
+        """Read the topic from the beginning; with `follow`, keep reading forever."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+            fetch_max_wait_ms=50, auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        try:
+            tp = TopicPartition(self.topic, 0)
+            while self.topic not in await consumer.topics():
+                await asyncio.sleep(0.2)  # a worker creates the key table's changelog
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            end = (await consumer.end_offsets([tp]))[tp]
+            while True:
+                if not self.ready.is_set() and await consumer.position(tp) >= end:
+                    self.ready.set()
+                    async with self.changed:
+                        self.changed.notify_all()
+                    if not follow:
+                        return
+                batches = await consumer.getmany(tp, timeout_ms=200, max_records=1000)
+                for msg in batches.get(tp, []):
+                    self.on_record(msg.key, msg.value)
+                if batches:
+                    async with self.changed:
+                        self.changed.notify_all()
+        finally:
+            await consumer.stop()
+
+    async def wait_for(self, predicate: Callable[[AuthState], bool], timeout: float) -> bool:
+        """Wait until `predicate(state)` holds; False on timeout."""
+
+        async def until() -> None:
+            async with self.changed:
+                await self.changed.wait_for(lambda: self.ready.is_set() and predicate(self.state))
+
+        try:
+            await asyncio.wait_for(until(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
 
 class KeyStore:
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
-        self.view = KeyView(topic)
+        self.view = TopicReader(topic)
         self._producer: AIOKafkaProducer | None = None
         self._follower: asyncio.Task[None] | None = None
 

@@ -8,6 +8,7 @@ under the cache directory (mode 0600).
 
 from __future__ import annotations
 
+import logging
 import os
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -16,6 +17,7 @@ from workers.keys.records import FERNET_PREFIX
 from workers.paths import cache_dir
 
 MASTER_KEY_ENV = "EVENTGUARD_MASTER_KEY"
+log = logging.getLogger(__name__)
 
 
 class VaultError(RuntimeError):
@@ -62,3 +64,25 @@ class Vault:
             return self.open(a) == self.open(b)
         except VaultError:
             return False
+
+
+class Unsealer:
+    """Opens sealed access secrets for signature checks, caching what it opened."""
+
+    def __init__(self) -> None:
+        self._vault: Vault | None = None
+        self._opened: dict[str, str] = {}
+
+    def __call__(self, sealed: str) -> str | None:
+        if sealed in self._opened:
+            return self._opened[sealed]
+        try:
+            self._vault = self._vault or Vault()
+            secret = self._vault.open(sealed)
+        except VaultError as exc:
+            log.error("cannot open an access secret: %s", exc)
+            return None
+        if len(self._opened) > 10_000:
+            self._opened.clear()
+        self._opened[sealed] = secret
+        return secret

@@ -1,0 +1,45 @@
+"""Faust's table recovery, ending with the consumer flow stopped until streams are sought.
+
+faust-streaming 0.15.3 `Recovery.on_recovery_completed` (faust/tables/recovery.py) resumes
+the stream partitions while the consumer flow is still on from reading the changelogs,
+then seeks them to their committed offsets, then calls `app.flow_control.resume()`, which
+empties every stream buffer and the changelog queue. The fetcher delivers what aiokafka
+prefetched during the recovery in between: those records are thrown away unprocessed,
+and a fetch still in flight moves the read offset past them, so once they are fetched
+again `Consumer._drain_messages` drops them as already read. They are never decided and
+commits stop at the first of them (4 workers starting on a 10,000-key table lost 80 to
+300 raw-events records in 3 runs of 9). An app without tables takes another path
+(`Recovery._resume_streams`) with the flow stopped, which is what this restores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from faust.tables.manager import TableManager
+from faust.tables.recovery import Recovery
+
+DRAIN_WAIT_S = 5.0  # for changelog records already queued: applied, not cleared
+
+
+class QuietRecovery(Recovery):
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        consumer = self.app.consumer
+        consumer.stop_flow()  # resume_flow() at the end of Faust's own method
+        queue = self.tables.changelog_queue
+        for _ in range(int(DRAIN_WAIT_S / 0.01)):
+            if not queue.qsize():
+                break
+            await asyncio.sleep(0.01)
+        await super().on_recovery_completed(generation_id)
+
+
+class QuietTableManager(TableManager):
+    """Faust's table manager with QuietRecovery (the app setting `TableManager`)."""
+
+    @property
+    def recovery(self) -> Any:
+        if self._recovery is None:
+            self._recovery = QuietRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
+        return self._recovery
