@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from tests.chaos.conftest import ChaosStack
 from workers.auth import secrets as digests
@@ -119,21 +121,39 @@ class Table:
         return self.workers[name]
 
     async def holder(self, timeout_s: float = 30.0) -> str:
-        """The live worker whose last assignment has auth-config (once the logs agree)."""
-        topic = re.escape(self.cs.prefix + "auth-config")
+        """The live worker that holds auth-config: the group's member with auth-config
+        also holds raw-events partitions, and a request sent to one shows who that is."""
         deadline = time.monotonic() + timeout_s
         while True:
-            held = [name for name, proc in self.workers.items() if proc.alive() and re.search(
-                rf"\| {topic} +\| \{{0\}}", _last_assignment(self.cs.log_text(name)))]
+            partitions = await self.auth_config_member_partitions()
+            by_partition = {p: w[w.rfind(":"):] for p, _, w in await self.per_partition("load")}
+            pids = {by_partition.get(p) for p in partitions}
+            held = [n for n, proc in self.workers.items()
+                    if proc.alive() and {f":{proc.popen.pid}"} == pids]
             if len(held) == 1 or time.monotonic() > deadline:
-                assert len(held) == 1, f"auth-config held by {held}"
+                assert len(held) == 1, f"auth-config held with raw-events {partitions}: {pids}"
                 return held[0]
             await asyncio.sleep(0.5)
 
+    async def auth_config_member_partitions(self) -> list[int]:
+        """raw-events partitions of the group member assigned auth-config, if any."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.cs.bootstrap)
+        await admin.start()
+        try:
+            [described] = await admin.describe_consumer_groups([self.cs.prefix + "eventguard"])
+        finally:
+            await admin.close()
+        for group in described.to_object()["groups"]:
+            for member in group["members"]:
+                topics = dict(ConsumerProtocolMemberAssignment.decode(
+                    member["member_assignment"]).assignment)
+                if topics.get(self.cs.prefix + "auth-config"):
+                    return list(topics.get(self.cs.prefix + "raw-events", []))
+        return []
 
-def _last_assignment(log: str) -> str:
-    at = log.rfind("Setting newly assigned partitions")
-    return log[at:log.find(" for group", at)] if at >= 0 else ""
+    async def per_partition(self, key_id: str) -> list[tuple[int, str, str]]:
+        """(raw-events partition, reason, worker) of one request per partition."""
+        return [(p, r, w) for p, (_, r, w) in enumerate(await self.decide([key_id])) if w]
 
 
 class Prober:
