@@ -94,13 +94,20 @@ async def _replication_of(bootstrap: str, topic: str) -> tuple[set[int], str]:
     try:
         # A broker learns of a new topic from the metadata log a moment after the one
         # that created it.
+        # The admin client may ask any broker, so both reads retry until it knows.
         for _ in range(60):
             [described] = await admin.describe_topics([topic])
             if described["partitions"]:
                 break
             await asyncio.sleep(0.5)
-        response = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-        configs = {e[0]: e[1] for e in response[0].resources[0][4]}
+        for _ in range(60):
+            response = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+            error_code, error_message, *_, entries = response[0].resources[0]
+            configs = {e[0]: e[1] for e in entries}
+            if not error_code and "min.insync.replicas" in configs:
+                break
+            await asyncio.sleep(0.5)
+        assert "min.insync.replicas" in configs, (error_code, error_message, sorted(configs))
         return {len(p["replicas"]) for p in described["partitions"]}, configs["min.insync.replicas"]
     finally:
         await admin.close()
