@@ -100,8 +100,9 @@ async def _replication_of(bootstrap: str, topic: str) -> tuple[set[int], str]:
             if described["partitions"]:
                 break
             await asyncio.sleep(0.5)
+        resource = ConfigResource(ConfigResourceType.TOPIC, topic)
         for _ in range(60):
-            response = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+            response = await admin.describe_configs([resource])
             error_code, error_message, *_, entries = response[0].resources[0]
             configs = {e[0]: e[1] for e in entries}
             if not error_code and "min.insync.replicas" in configs:
