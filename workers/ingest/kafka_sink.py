@@ -11,6 +11,8 @@ its sender task is gone and every later send fails at once, forever. So:
   retriable error (a producer waiting for a broker that went away);
 - while Kafka cannot be reached, a new producer is tried at most every
   `RETRY_START_S`, and requests in between get 503 at once instead of waiting;
+- records go to Kafka in record batches of concurrent requests (batcher.py),
+  each request still answered only after its own batch's ack;
 - `check()` tells /health and /ready the truth: Kafka answered a metadata
   request, raw-events has a leader for every partition, and the last writes
   did not fail.
@@ -30,7 +32,9 @@ from aiokafka.errors import (
     MessageSizeTooLargeError,
     RecordListTooLargeError,
 )
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
+from workers.ingest.batcher import Batcher
 from workers.ingest.metadata import RawRecord
 from workers.ingest.sink import Check, RecordTooLarge, SinkUnavailable
 from workers.settings import max_record_bytes
@@ -44,11 +48,13 @@ CHECK_TTL_S = 1.0  # /health and /ready share one check per second
 RECENT_FAILURE_S = 20.0  # a failed write counts against /ready this long, unless one succeeds
 TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError)
 # Every 200 waits for its record's ack, so each connection has one record in flight:
-# lingering only adds latency. Batches form by themselves while a produce request is
-# on the wire (aiokafka sends one at a time per broker), and may be large so that one
-# request takes all that waited (a full batch waits for the next request).
+# lingering only adds latency. Batches form by themselves while a batch is on the wire
+# (batcher.py), and may be large so that one request takes all that waited.
 LINGER_MS = 0
 MAX_BATCH_BYTES = 256 * 1024
+# Below this much under max_request_size a body cannot make a too-large record: the
+# headers are at most 14 fields of aiohttp's 8 KiB line limit, plus the envelope.
+HEADERS_BOUND = 128 * 1024
 
 
 class KafkaSink:
@@ -59,6 +65,7 @@ class KafkaSink:
         self.max_request_size = max_record_bytes(max_body_bytes)
         self.send_timeout_s = send_timeout_s
         self._producer: AIOKafkaProducer | None = None
+        self._batcher: Batcher | None = None  # of self._producer
         self._lock = asyncio.Lock()
         self._next_start = 0.0  # monotonic time before which no new producer is tried
         self._soft_failures = 0  # of the current producer, in a row
@@ -96,46 +103,43 @@ class KafkaSink:
                 self._failed(f"Kafka at {self.bootstrap} unreachable ({type(exc).__name__})")
                 raise SinkUnavailable(type(exc).__name__) from None
             self._producer = producer
+            self._batcher = Batcher(producer, self.topic, self.send_timeout_s)
             self._soft_failures = 0
             return producer
 
     async def send(self, record: RawRecord) -> None:
         """Return once Kafka acknowledged the record; else raise SinkUnavailable
         (or RecordTooLarge, which no retry can fix)."""
-        producer = self._producer
-        if producer is None or _sender_ended(producer):
+        batcher = self._batcher
+        if batcher is None or _sender_ended(batcher.producer):
             try:
-                producer = await self._started()
+                await self._started()
             except SinkUnavailable:
                 self._refused += 1
                 raise
+            batcher = self._batcher
+            assert batcher is not None
+        if len(record.value) + HEADERS_BOUND > self.max_request_size:
+            self._check_size(record)
         try:
-            async with asyncio.timeout(self.send_timeout_s):  # no task, unlike wait_for
-                await producer.send_and_wait(self.topic, record.value, key=record.key,
-                                             headers=record.headers,
-                                             partition=self._spread(producer, record))
+            await batcher.add(record)
         except TOO_LARGE as exc:
             raise RecordTooLarge(f"Kafka refused the record as too large ({type(exc).__name__})"
                                  ) from None
         except (KafkaError, TimeoutError, OSError) as exc:
             self._refused += 1
-            self._write_failed(producer, exc)
+            self._write_failed(batcher.producer, exc)
             raise SinkUnavailable(type(exc).__name__) from None
         self._succeeded()
 
-    def _spread(self, producer: AIOKafkaProducer, record: RawRecord) -> int | None:
-        """A partition for a record keyed by a random request id, from the id's first
-        digits among the partitions that have a leader: as even as hashing the key, for
-        a tenth of the CPU (aiokafka's murmur2 is pure Python). None: let aiokafka hash
-        the key (a nonce: a replay must meet its original's partition)."""
-        if not record.random_key:
-            return None
-        cluster = getattr(getattr(producer, "client", None), "cluster", None)
-        available = cluster.available_partitions_for_topic(self.topic) if cluster else None
-        if not available:
-            return None
-        ordered = sorted(available)
-        return int(ordered[int(record.key[:8], 16) % len(ordered)])
+    def _check_size(self, record: RawRecord) -> None:
+        """What aiokafka's send() checks before it takes a record; a record batch is
+        not checked, and one such record would fail its whole batch at the broker."""
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(record.key, record.value,
+                                                                record.headers)
+        if size > self.max_request_size:
+            raise RecordTooLarge(f"the record is {size} bytes; the producer takes up to "
+                                 f"{self.max_request_size}")
 
     def _write_failed(self, producer: AIOKafkaProducer, exc: BaseException) -> None:
         self._last_failure = time.monotonic()
@@ -169,6 +173,7 @@ class KafkaSink:
 
     def _replace(self, why: str) -> None:
         producer, self._producer = self._producer, None
+        self._batcher = None
         self._soft_failures = 0
         self._failed(f"Kafka producer broken: {why}")
         log.warning("ingest: replacing the Kafka producer: %s", why)
@@ -213,6 +218,7 @@ class KafkaSink:
         if self._check is not None and not self._check.done():
             self._check.cancel()
         producer, self._producer = self._producer, None
+        self._batcher = None
         if producer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), self.send_timeout_s)

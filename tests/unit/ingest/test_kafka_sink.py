@@ -51,10 +51,24 @@ class FakeClient:
     def __init__(self, kafka: Kafka) -> None:
         self.kafka = kafka
 
+    @property
+    def cluster(self) -> Cluster:
+        return Cluster(self.kafka.leaders)
+
     async def fetch_all_metadata(self) -> Cluster:
         if not self.kafka.up:
             raise KafkaConnectionError("down")
         return Cluster(self.kafka.leaders)
+
+
+class Builder:
+    def __init__(self) -> None:
+        self.records: list[RawRecord] = []
+
+    def append(self, *, timestamp: None, key: bytes, value: bytes,
+               headers: list[tuple[str, bytes]]) -> object:
+        self.records.append(RawRecord(key, value, headers))
+        return object()
 
 
 class FakeProducer:
@@ -62,18 +76,29 @@ class FakeProducer:
         self.kafka = kafka
         self.client = FakeClient(kafka)
         self.sent: list[RawRecord] = []
+        self.batches: list[tuple[int, list[RawRecord]]] = []  # partition, records
         self.stopped = False
 
     async def start(self) -> None:
         if not self.kafka.up:
             raise KafkaConnectionError("Unable to bootstrap from [('127.0.0.1', 1)]")
 
-    async def send_and_wait(self, topic: str, value: bytes, key: bytes,
-                            headers: list[tuple[str, bytes]], partition: int | None = None
-                            ) -> None:
+    def create_batch(self) -> Builder:
+        return Builder()
+
+    async def send_batch(self, builder: Builder, topic: str, *, partition: int
+                         ) -> asyncio.Future[None]:
+        assert topic == TOPIC
         if self.kafka.send is not None:
             await self.kafka.send(self)
-        self.sent.append(RawRecord(key, value, headers))
+        self.sent.extend(builder.records)
+        self.batches.append((partition, builder.records))
+        acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        acked.set_result(None)
+        return acked
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return set(self.kafka.leaders)
 
     async def stop(self) -> None:
         self.stopped = True
