@@ -51,7 +51,9 @@ def chaos_bootstrap() -> Iterator[str]:
         yield external
         return
     started = broker.status() is None
-    yield broker.start().bootstrap
+    address = broker.start().bootstrap
+    yield address
+    asyncio.run(topics.delete_prefixed(address, RUN))
     if started:
         broker.stop()
 

@@ -69,6 +69,9 @@ def bootstrap() -> Iterator[str]:
         address = broker.start().bootstrap
     asyncio.run(topics.apply(address, topics.load_specs(), PREFIX))
     yield address
+    if not external:
+        # This run's topics: PREFIX, and the prefixes tests derive from it.
+        asyncio.run(topics.delete_prefixed(address, PREFIX.rstrip(".")))
     if started:
         broker.stop()
 

@@ -12,8 +12,10 @@ from pathlib import Path
 import aiohttp
 import orjson
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.integration.conftest import Env, write_config
+from workers import topics
 from workers.cli.decisions import Collector
 from workers.devstack.processes import Stack, free_port
 
@@ -42,6 +44,32 @@ def test_topics_apply_is_idempotent(env: Env) -> None:
                   "nonces", "raw-events", "rejected-events")
         for i in range(2))
 
+
+
+def test_delete_prefixed_deletes_only_that_prefix(env: Env) -> None:
+    """What tests and benchmarks clean up with: one prefix's topics, no one else's."""
+    mine, theirs = f"{env.prefix}del-a.", f"{env.prefix}del-ab."
+    specs = [s for s in topics.load_specs() if s.name in ("raw-events", "audit-log")]
+
+    async def go() -> tuple[int, set[str]]:
+        await topics.apply(env.bootstrap, specs, mine)
+        await topics.apply(env.bootstrap, specs, theirs)
+        deleted = await topics.delete_prefixed(env.bootstrap, mine)
+        admin = AIOKafkaAdminClient(bootstrap_servers=env.bootstrap)
+        await admin.start()
+        try:
+            for _ in range(40):  # deletion is asynchronous on the broker
+                left = {t for t in await admin.list_topics() if t.startswith(env.prefix + "del-")}
+                if not any(t.startswith(mine) for t in left):
+                    break
+                await asyncio.sleep(0.25)
+            return deleted, left
+        finally:
+            await admin.close()
+
+    deleted, left = asyncio.run(go())
+    assert deleted == 2
+    assert left == {theirs + "raw-events", theirs + "audit-log"}
 
 def test_tail_prints_json_lines(env: Env) -> None:
     proc = subprocess.Popen(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from tests.integration.conftest import write_config
+from tests.integration.conftest import PREFIX, write_config
 from workers import topics
 from workers.cli.decisions import Collector
 from workers.devstack.processes import Stack
@@ -39,7 +39,7 @@ async def produce(bootstrap: str, topic: str, rid: str, body: bytes) -> None:
 
 def test_an_undeliverable_output_exits_the_worker_and_is_decided_again(
         bootstrap: str, tmp_path: Path) -> None:
-    prefix = f"wf{secrets.token_hex(3)}."
+    prefix = f"{PREFIX.rstrip('.')}-wf{secrets.token_hex(3)}."
     # An operator lowered accepted-events' max.message.bytes below our records:
     # the broker refuses them at delivery, after the agent moved on.
     asyncio.run(topics.apply(bootstrap, specs("1024"), prefix))

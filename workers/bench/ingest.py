@@ -68,6 +68,7 @@ def run(bootstrap: str, seconds: float = 10.0, connections: Sequence[int] = (32,
                           f"{got.p99_ms:>8.1f} {got.rate / bare:>7.2f}{note}", flush=True)
         finally:
             stack.stop()
+            asyncio.run(topics.delete_prefixed(bootstrap, prefix))
     return 0
 
 

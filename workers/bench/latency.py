@@ -96,6 +96,7 @@ async def run(bootstrap: str, rate: float, seconds: float) -> int:
         finally:
             await audit.stop()
             stack.stop()
+            await topics.delete_prefixed(bootstrap, prefix)
     after_200 = [(audit.seen[r][0] - t) * 1000 for r, t in answered if r in audit.seen]
     lags = [float(lag) for r, _ in answered if r in audit.seen
             for lag in (audit.seen[r][1],) if lag is not None]

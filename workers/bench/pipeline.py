@@ -81,6 +81,7 @@ async def run(bootstrap: str, events: int, methods: tuple[str, ...] = METHODS,
                       flush=True)
         finally:
             stack.stop()
+            await topics.delete_prefixed(bootstrap, f"bench{run_id}-")
     return 0
 
 

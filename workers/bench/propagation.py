@@ -110,6 +110,7 @@ async def run(bootstrap: str, trials: int) -> int:
             await producer.stop()
             await audit.stop()
             stack.stop()
+            await topics.delete_prefixed(bootstrap, prefix)
     for change, values in samples.items():
         q = statistics.quantiles(values, n=100, method="inclusive")
         print(f"  {change:<7} n={len(values):<3} p50 {q[49] * 1000:6.0f} ms   "
