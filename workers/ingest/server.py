@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -25,6 +26,8 @@ from workers.ingest.admin import PREFIX as ADMIN_PREFIX
 from workers.ingest.admin import AdminAPI
 from workers.ingest.responses import error, json
 from workers.ingest.sink import Check, RecordTooLarge, Sink, SinkUnavailable
+from workers.metrics import exposition
+from workers.metrics.ingest import IngestCollector, IngestMetrics
 from workers.settings import Settings
 
 __all__ = ["Check", "RecordTooLarge", "Sink", "SinkUnavailable", "create_app", "endpoint_for"]
@@ -40,6 +43,10 @@ RETRY_AFTER_S = "5"
 SINK: web.AppKey[Sink] = web.AppKey("sink")
 SETTINGS = web.AppKey("settings", Settings)
 TRUSTED = web.AppKey("trusted_proxies", tuple)
+METRICS = web.AppKey("metrics", IngestMetrics)  # absent when metrics are off
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Wrap = Callable[[str, Handler], Handler]  # (route pattern, handler) -> counted handler
 
 
 def create_app(sink: Sink, settings: Settings | None = None, admin: AdminAPI | None = None
@@ -49,15 +56,69 @@ def create_app(sink: Sink, settings: Settings | None = None, admin: AdminAPI | N
     app[SINK] = sink
     app[SETTINGS] = conf
     app[TRUSTED] = client_ip.networks(conf.trusted_proxies)
-    app.router.add_get("/health", _health)
-    app.router.add_get("/ready", _ready)
+    counted: Wrap = _as_is
+    if conf.metrics_enabled:
+        metrics = app[METRICS] = IngestMetrics()
+        counted = _counter(metrics)
+    app.router.add_get("/health", counted("/health", _health))
+    app.router.add_get("/ready", counted("/ready", _ready))
+    app.router.add_get("/metrics", counted("/metrics", _metrics_page(app.get(METRICS))))
     if admin is not None:
-        admin.add_routes(app)  # before the catch-all POST route
+        admin.add_routes(app, counted)  # before the catch-all POST route
     for path in (*S2S_PATHS, *CLIENT_PATHS):
-        app.router.add_post(path, _event)  # plain routes: found without the regex
-    app.router.add_route("OPTIONS", "/{tail:.*}", _preflight)
-    app.router.add_post("/{tail:.*}", _event)
+        app.router.add_post(path, counted(path, _event))  # plain routes: no regex
+    app.router.add_route("OPTIONS", "/{tail:.*}", counted("OPTIONS", _preflight))
+    app.router.add_post("/{tail:.*}", counted(CATCH_ALL, _event))
     return app
+
+
+CATCH_ALL = "/{tail}"  # its label is /api.{name} for Jitsu's randomized paths
+
+
+def _as_is(route: str, handler: Handler) -> Handler:
+    return handler
+
+
+def _counter(metrics: IngestMetrics) -> Wrap:
+    """Count each response by (route pattern, status): never the raw path, which a
+    client chooses, so the label set stays as small as the route table."""
+    requests = metrics.requests
+
+    def wrap(route: str, handler: Handler) -> Handler:
+        catch_all = route == CATCH_ALL
+
+        async def counted(request: web.Request) -> web.StreamResponse:
+            label = route
+            if catch_all and request.path.startswith("/api."):
+                label = "/api.{name}"
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:
+                requests[label, exc.status] += 1
+                raise
+            except Exception:
+                requests[label, 500] += 1
+                raise
+            requests[label, response.status] += 1
+            return response
+
+        return counted
+
+    return wrap
+
+
+def _metrics_page(metrics: IngestMetrics | None) -> Handler:
+    if metrics is None:
+        async def off(request: web.Request) -> web.StreamResponse:
+            return error(404, "metrics are off (metrics.enabled / EVENTGUARD_METRICS)")
+        return off
+    registry = exposition.registry(IngestCollector(metrics))
+
+    async def page(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=exposition.render(registry),
+                            headers={"Content-Type": exposition.CONTENT_TYPE})
+
+    return page
 
 
 def endpoint_for(path: str) -> str | None:
@@ -81,6 +142,7 @@ async def _store(request: web.Request) -> web.Response:
     limit = conf.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         return error(413, f"body is {request.content_length} bytes; the limit is {limit}")
+    metrics = request.app.get(METRICS)
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -88,6 +150,8 @@ async def _store(request: web.Request) -> web.Response:
     except web.RequestPayloadError as exc:
         # Content-Encoding that does not match the body, a broken chunked stream, ...
         return _closing(error(400, f"body could not be read: {_payload_problem(exc)}"))
+    if metrics is not None:
+        metrics.body_bytes.observe(len(body))
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -110,14 +174,19 @@ async def _store(request: web.Request) -> web.Response:
         ip=client_ip.client_ip(request.remote, request.headers.get("X-Real-IP"),
                                request.headers.get("X-Forwarded-For"), request.app[TRUSTED]),
     )
+    started = time.perf_counter()
     try:
         await request.app[SINK].send(record)
     except RecordTooLarge:
         return error(413, "the request is too large for the raw-events topic; send less per "
                           "request")
     except SinkUnavailable:
+        if metrics is not None:
+            metrics.unavailable += 1
         return error(503, "Kafka is unavailable; the event was not stored, retry later",
                       {"Retry-After": RETRY_AFTER_S})
+    if metrics is not None:
+        metrics.ack_seconds.observe(time.perf_counter() - started)
     # The request id, not the record key: a signed request is keyed by its nonce.
     return web.Response(body=b'{"status":"ok","request_id":"%s"}' % request_id.encode(),
                         content_type="application/json")
