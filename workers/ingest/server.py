@@ -12,10 +12,12 @@ written from bytes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -27,7 +29,7 @@ from workers.ingest.admin import AdminAPI
 from workers.ingest.responses import error, json
 from workers.ingest.sink import Check, RecordTooLarge, Sink, SinkUnavailable
 from workers.metrics import exposition
-from workers.metrics.ingest import IngestCollector, IngestMetrics
+from workers.metrics.ingest import IngestCollector, IngestMetrics, SharedCounts
 from workers.settings import Settings
 
 __all__ = ["Check", "RecordTooLarge", "Sink", "SinkUnavailable", "create_app", "endpoint_for"]
@@ -49,20 +51,24 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Wrap = Callable[[str, Handler], Handler]  # (route pattern, handler) -> counted handler
 
 
-def create_app(sink: Sink, settings: Settings | None = None, admin: AdminAPI | None = None
-               ) -> web.Application:
+def create_app(sink: Sink, settings: Settings | None = None, admin: AdminAPI | None = None,
+               metrics_dir: Path | None = None) -> web.Application:
+    """The ingest's routes. `metrics_dir`: a folder shared by the processes of
+    `--processes N`, so that /metrics in any of them counts all of them."""
     conf = settings or Settings()
     app = web.Application(client_max_size=conf.max_body_bytes)
     app[SINK] = sink
     app[SETTINGS] = conf
     app[TRUSTED] = client_ip.networks(conf.trusted_proxies)
     counted: Wrap = _as_is
+    page: Handler = _metrics_off
     if conf.metrics_enabled:
         metrics = app[METRICS] = IngestMetrics()
         counted = _counter(metrics)
+        page = _metrics_page(_source(app, metrics, metrics_dir))
     app.router.add_get("/health", counted("/health", _health))
     app.router.add_get("/ready", counted("/ready", _ready))
-    app.router.add_get("/metrics", counted("/metrics", _metrics_page(app.get(METRICS))))
+    app.router.add_get("/metrics", counted("/metrics", page))
     if admin is not None:
         admin.add_routes(app, counted)  # before the catch-all POST route
     for path in (*S2S_PATHS, *CLIENT_PATHS):
@@ -107,12 +113,32 @@ def _counter(metrics: IngestMetrics) -> Wrap:
     return wrap
 
 
-def _metrics_page(metrics: IngestMetrics | None) -> Handler:
-    if metrics is None:
-        async def off(request: web.Request) -> web.StreamResponse:
-            return error(404, "metrics are off (metrics.enabled / EVENTGUARD_METRICS)")
-        return off
-    registry = exposition.registry(IngestCollector(metrics))
+def _source(app: web.Application, metrics: IngestMetrics, folder: Path | None
+            ) -> Callable[[], IngestMetrics]:
+    if folder is None:
+        return lambda: metrics
+    shared = SharedCounts(folder, metrics)
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start(_: web.Application) -> None:
+        tasks.append(asyncio.ensure_future(shared.run()))
+
+    async def stop(_: web.Application) -> None:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+    return shared.combined
+
+
+async def _metrics_off(request: web.Request) -> web.StreamResponse:
+    return error(404, "metrics are off (metrics.enabled / EVENTGUARD_METRICS)")
+
+
+def _metrics_page(source: Callable[[], IngestMetrics]) -> Handler:
+    registry = exposition.registry(IngestCollector(source))
 
     async def page(request: web.Request) -> web.StreamResponse:
         return web.Response(body=exposition.render(registry),

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
+import orjson
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -25,13 +31,70 @@ class IngestMetrics:
         self.body_bytes = Buckets(BODY_BOUNDS)
         self.unavailable = 0
 
+    def snapshot(self) -> dict[str, Any]:
+        return {"requests": [[route, status, n] for (route, status), n
+                             in list(self.requests.items())],
+                "ack": [self.ack_seconds.counts, self.ack_seconds.total],
+                "body": [self.body_bytes.counts, self.body_bytes.total],
+                "unavailable": self.unavailable}
+
+    def add(self, snapshot: dict[str, Any]) -> None:
+        """Add another process's counts (a `snapshot()`) to these."""
+        for route, status, n in snapshot["requests"]:
+            self.requests[str(route), int(status)] += int(n)
+        for buckets, (counts, total) in ((self.ack_seconds, snapshot["ack"]),
+                                         (self.body_bytes, snapshot["body"])):
+            if len(counts) == len(buckets.counts):  # same bounds: same version
+                buckets.counts = [a + int(b) for a, b in zip(buckets.counts, counts, strict=True)]
+                buckets.total += float(total)
+        self.unavailable += int(snapshot["unavailable"])
+
+
+class SharedCounts:
+    """The counts of every process of `eventguard ingest --processes N`.
+
+    The kernel hands a scrape's connection to any one of them, so each process writes
+    its counts to its own file in `folder` every WRITE_EVERY_S, and a scrape adds up
+    its own live counts and every other file. A process that exited keeps its file,
+    so the sums never go down (a SIGKILL loses at most its last second).
+    """
+
+    WRITE_EVERY_S = 1.0
+
+    def __init__(self, folder: Path, own: IngestMetrics, name: str | None = None) -> None:
+        self.folder = folder
+        self.own = own
+        self.path = folder / f"{name or os.getpid()}.json"
+
+    def write(self) -> None:
+        partial = self.path.with_suffix(".tmp")
+        partial.write_bytes(orjson.dumps(self.own.snapshot()))
+        partial.replace(self.path)
+
+    def combined(self) -> IngestMetrics:
+        total = IngestMetrics()
+        total.add(self.own.snapshot())
+        for other in self.folder.glob("*.json"):
+            if other != self.path:
+                with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                    total.add(orjson.loads(other.read_bytes()))
+        return total
+
+    async def run(self) -> None:
+        try:
+            while True:
+                self.write()
+                await asyncio.sleep(self.WRITE_EVERY_S)
+        finally:
+            self.write()
+
 
 class IngestCollector(Collector):
-    def __init__(self, metrics: IngestMetrics) -> None:
-        self.metrics = metrics
+    def __init__(self, source: Callable[[], IngestMetrics]) -> None:
+        self.source = source  # this process's counts, or every process's (SharedCounts)
 
     def collect(self) -> Iterator[Metric]:
-        m = self.metrics
+        m = self.source()
         yield families.counter(
             "eventguard_ingest_requests", "HTTP requests by route pattern and status",
             ("route", "status"),

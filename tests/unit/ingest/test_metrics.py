@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -9,6 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from tests.unit.ingest.test_server import MemorySink
 from tests.unit.metrics.scrape import Samples, parse, value
 from workers.ingest.server import create_app
+from workers.metrics.ingest import IngestMetrics, SharedCounts
 from workers.settings import Settings
 
 Client = TestClient[web.Request, web.Application]
@@ -75,3 +77,21 @@ def test_metrics_off() -> None:
         r = await c.get("/metrics")
         assert r.status == 404 and "metrics are off" in await r.text()
     run(MemorySink(), go, Settings(metrics_enabled=False))
+
+
+def test_every_process_of_a_shared_port_counts_in_one_scrape(tmp_path: Path) -> None:
+    """`--processes N`: a scrape reaches one process; it reports the sum of all."""
+    first, second = IngestMetrics(), IngestMetrics()
+    first.requests["/api/v1/event", 200] += 5
+    first.ack_seconds.observe(0.003)
+    first.unavailable += 1
+    second.requests["/api/v1/event", 200] += 2
+    second.requests["/health", 503] += 1
+    second.body_bytes.observe(100)
+    SharedCounts(tmp_path, first, name="a").write()
+    (tmp_path / "broken.json").write_text("{")  # a half-written file of a dead process
+    total = SharedCounts(tmp_path, second, name="b").combined()
+    assert total.requests == {("/api/v1/event", 200): 7, ("/health", 503): 1}
+    assert total.ack_seconds.count == 1 and total.body_bytes.count == 1
+    assert total.unavailable == 1
+    assert second.requests[("/api/v1/event", 200)] == 2  # its own counts are left alone
