@@ -174,14 +174,19 @@ def _ingest(args: argparse.Namespace, _: list[str]) -> int:
 def _worker(args: argparse.Namespace, rest: list[str]) -> int:
     from workers.app import app
 
-    # Several workers share a host in dev and tests: Faust's web server (always on 6066)
-    # would clash, so it runs only on a port given.
-    extra = rest if any(a.startswith(("-l", "--loglevel")) for a in rest) else [*rest, "-l", "info"]
-    web = (["--web-port", str(args.web_port), "--web-bind", args.web_bind]
-           if args.web_port is not None else ["--without-web"])
-    sys.argv = ["eventguard", "worker", *web, *extra]
+    sys.argv = faust_worker_argv(args.web_port, args.web_bind, rest)
     app.main()
     return 0
+
+
+def faust_worker_argv(web_port: int | None, web_bind: str, rest: list[str]) -> list[str]:
+    """`faust worker`'s arguments for `eventguard worker`."""
+    # Several workers share a host in dev and tests: Faust's web server (always on 6066)
+    # would clash, so it runs only on a port given.
+    web = (["--web-port", str(web_port), "--web-bind", web_bind] if web_port is not None
+           else ["--without-web"])
+    extra = rest if any(a.startswith(("-l", "--loglevel")) for a in rest) else [*rest, "-l", "info"]
+    return ["eventguard", "worker", *web, *extra]
 
 
 def _tail(args: argparse.Namespace, _: list[str]) -> int:
