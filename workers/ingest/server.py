@@ -12,11 +12,9 @@ written from bytes.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +24,18 @@ from aiohttp import web
 from workers.ingest import client_ip, metadata
 from workers.ingest.admin import PREFIX as ADMIN_PREFIX
 from workers.ingest.admin import AdminAPI
+from workers.ingest.metrics_page import (
+    CATCH_ALL,
+    Handler,
+    Wrap,
+    as_is,
+    counter,
+    metrics_off,
+    metrics_page,
+)
 from workers.ingest.responses import error, json
 from workers.ingest.sink import Check, RecordTooLarge, Sink, SinkUnavailable
-from workers.metrics import exposition
-from workers.metrics.ingest import IngestCollector, IngestMetrics, SharedCounts
+from workers.metrics.ingest import IngestMetrics
 from workers.settings import Settings
 
 __all__ = ["Check", "RecordTooLarge", "Sink", "SinkUnavailable", "create_app", "endpoint_for"]
@@ -47,9 +53,6 @@ SETTINGS = web.AppKey("settings", Settings)
 TRUSTED = web.AppKey("trusted_proxies", tuple)
 METRICS = web.AppKey("metrics", IngestMetrics)  # absent when metrics are off
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Wrap = Callable[[str, Handler], Handler]  # (route pattern, handler) -> counted handler
-
 
 def create_app(sink: Sink, settings: Settings | None = None, admin: AdminAPI | None = None,
                metrics_dir: Path | None = None) -> web.Application:
@@ -60,12 +63,12 @@ def create_app(sink: Sink, settings: Settings | None = None, admin: AdminAPI | N
     app[SINK] = sink
     app[SETTINGS] = conf
     app[TRUSTED] = client_ip.networks(conf.trusted_proxies)
-    counted: Wrap = _as_is
-    page: Handler = _metrics_off
+    counted: Wrap = as_is
+    page: Handler = metrics_off
     if conf.metrics_enabled:
         metrics = app[METRICS] = IngestMetrics()
-        counted = _counter(metrics)
-        page = _metrics_page(_source(app, metrics, metrics_dir))
+        counted = counter(metrics)
+        page = metrics_page(app, metrics, metrics_dir)
     app.router.add_get("/health", counted("/health", _health))
     app.router.add_get("/ready", counted("/ready", _ready))
     app.router.add_get("/metrics", counted("/metrics", page))
@@ -76,75 +79,6 @@ def create_app(sink: Sink, settings: Settings | None = None, admin: AdminAPI | N
     app.router.add_route("OPTIONS", "/{tail:.*}", counted("OPTIONS", _preflight))
     app.router.add_post("/{tail:.*}", counted(CATCH_ALL, _event))
     return app
-
-
-CATCH_ALL = "/{tail}"  # its label is /api.{name} for Jitsu's randomized paths
-
-
-def _as_is(route: str, handler: Handler) -> Handler:
-    return handler
-
-
-def _counter(metrics: IngestMetrics) -> Wrap:
-    """Count each response by (route pattern, status): never the raw path, which a
-    client chooses, so the label set stays as small as the route table."""
-    requests = metrics.requests
-
-    def wrap(route: str, handler: Handler) -> Handler:
-        catch_all = route == CATCH_ALL
-
-        async def counted(request: web.Request) -> web.StreamResponse:
-            label = route
-            if catch_all and request.path.startswith("/api."):
-                label = "/api.{name}"
-            try:
-                response = await handler(request)
-            except web.HTTPException as exc:
-                requests[label, exc.status] += 1
-                raise
-            except Exception:
-                requests[label, 500] += 1
-                raise
-            requests[label, response.status] += 1
-            return response
-
-        return counted
-
-    return wrap
-
-
-def _source(app: web.Application, metrics: IngestMetrics, folder: Path | None
-            ) -> Callable[[], IngestMetrics]:
-    if folder is None:
-        return lambda: metrics
-    shared = SharedCounts(folder, metrics)
-    tasks: list[asyncio.Task[None]] = []
-
-    async def start(_: web.Application) -> None:
-        tasks.append(asyncio.ensure_future(shared.run()))
-
-    async def stop(_: web.Application) -> None:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    app.on_startup.append(start)
-    app.on_cleanup.append(stop)
-    return shared.combined
-
-
-async def _metrics_off(request: web.Request) -> web.StreamResponse:
-    return error(404, "metrics are off (metrics.enabled / EVENTGUARD_METRICS)")
-
-
-def _metrics_page(source: Callable[[], IngestMetrics]) -> Handler:
-    registry = exposition.registry(IngestCollector(source))
-
-    async def page(request: web.Request) -> web.StreamResponse:
-        return web.Response(body=exposition.render(registry),
-                            headers={"Content-Type": exposition.CONTENT_TYPE})
-
-    return page
 
 
 def endpoint_for(path: str) -> str | None:
