@@ -118,7 +118,8 @@ def test_health_and_ready_on_the_worker_web_port(stackup: Stackup) -> None:
     assert set(body["checks"]) == {"partitions_assigned", "key_table_loaded",
                                    "nonces_caught_up"}
     assert value(scraped, "eventguard_worker_ready") == 0
-    assert get(stackup.web + "/health") == (200, b'{"status":"ok"}')
+    status, raw = get(stackup.web + "/health")
+    assert status == 200 and json.loads(raw) == {"status": "ok"}
     status, raw = get(stackup.web + "/ready")
     assert status == 200 and json.loads(raw)["status"] == "ok"
     # Faust's /table pages would serve the key table's values (digests, sealed secrets),
@@ -128,7 +129,13 @@ def test_health_and_ready_on_the_worker_web_port(stackup: Stackup) -> None:
 
 
 def test_counts_move_by_the_right_labels_and_hold_no_secret(stackup: Stackup) -> None:
-    worker_before = parse(get(stackup.web + "/metrics")[1].decode())
+    # Ready means the key table was read to its end; the leader publishes the config
+    # file's keys to it just after, and /metrics shows when they arrived.
+    deadline = time.monotonic() + 60
+    while value(worker_before := parse(get(stackup.web + "/metrics")[1].decode()),
+                "eventguard_keys") != 3:
+        assert time.monotonic() < deadline, value(worker_before, "eventguard_keys")
+        time.sleep(0.2)
     sent: list[tuple[str, str, str]] = []  # (request id, decision, reason)
 
     def event(path: str, headers: dict[str, str], expect: str) -> None:
