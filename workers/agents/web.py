@@ -72,15 +72,19 @@ class _Probe:
         return int(app.rebalancing_count)
 
 
-def _registry() -> CollectorRegistry | None:
+_registry: list[CollectorRegistry] = []
+
+
+def registry() -> CollectorRegistry | None:
+    """Built at the first scrape: `app.monitor` is made with `app.loop`, which must not
+    be read before the worker runs its loop (see faust.web.base.Web.__init__)."""
     if DECISIONS is None:
         return None
-    # Faust's metrics are in its monitor's registry (workers/metrics/faust_sensor.py).
-    return exposition.registry(WorkerCollector(DECISIONS, _Probe()),
-                               base=getattr(app.monitor, "registry", None))
-
-
-REGISTRY = _registry()
+    if not _registry:
+        # Faust's metrics are in its monitor's registry (workers/metrics/faust_sensor.py).
+        _registry.append(exposition.registry(WorkerCollector(DECISIONS, _Probe()),
+                                             base=getattr(app.monitor, "registry", None)))
+    return _registry[0]
 
 
 @app.page("/health")
@@ -97,7 +101,8 @@ async def ready(web: Any, request: Any) -> Any:
 
 @app.page("/metrics")
 async def metrics(web: Any, request: Any) -> Any:
-    if REGISTRY is None:
+    chosen = registry()
+    if chosen is None:
         return web.text("metrics are off (metrics.enabled / EVENTGUARD_METRICS)\n", status=404)
-    return web.bytes(exposition.render(REGISTRY),
+    return web.bytes(exposition.render(chosen),
                      headers={"Content-Type": exposition.CONTENT_TYPE})
