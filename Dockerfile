@@ -22,5 +22,8 @@ WORKDIR /app
 COPY topics/ /app/topics/
 # No config is baked in: mount one (see docker-compose.yml) and pass --config.
 USER eventguard
+# The ingest's port (events, /health, /ready, /metrics) and a worker's web port
+# (`eventguard worker --web-port 6066`: /health, /ready, /metrics).
+EXPOSE 8001 6066
 ENTRYPOINT ["eventguard"]
 CMD ["--help"]

@@ -15,6 +15,7 @@ from workers.kafka import unreadable
 from workers.kafka.eager_drain import EagerDrain
 from workers.kafka.lean_monitor import LeanMonitor
 from workers.kafka.quiet_recovery import QuietTableManager
+from workers.metrics.faust_sensor import PrometheusMonitor
 from workers.paths import cache_dir
 from workers.settings import Settings
 
@@ -112,7 +113,12 @@ def build(config: Settings, bootstrap: str, app_id: str, **extra: Any) -> faust.
         broker_commit_every=COMMIT_EVERY,
         broker_session_timeout=SESSION_TIMEOUT_S,
         broker_heartbeat_interval=HEARTBEAT_S,
-        Monitor=LeanMonitor,
+        # Either way without Faust's per-event hooks (lean_monitor.py, faust_sensor.py).
+        Monitor=PrometheusMonitor if config.metrics_enabled else LeanMonitor,
+        # /table serves table values: the key table's digests and sealed secrets. /router
+        # serves the cluster's layout; nothing here routes table reads between workers.
+        web_tables_enabled=False,
+        web_router_enabled=False,
         TableManager=QuietTableManager,  # streams resume only once sought (quiet_recovery.py)
         **extra,
     )

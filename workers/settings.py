@@ -22,6 +22,7 @@ from workers.paths import project_root
 CONFIG_ENV = "EVENTGUARD_CONFIG"
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 PREFIX_ENV = "EVENTGUARD_TOPIC_PREFIX"
+METRICS_ENV = "EVENTGUARD_METRICS"  # 0/false/off: no metrics (to measure what they cost)
 APP_NAME = "eventguard"
 DEFAULT_RELOAD_SEC = 3.0
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -72,6 +73,7 @@ class Settings:
     s2s_auth: tuple[str, ...] = field(default=(), repr=False)
     policies: Mapping[str, EventPolicy] = field(default_factory=dict)
     jwt_providers: tuple[Mapping[str, Any], ...] = ()
+    metrics_enabled: bool = True  # /metrics on the worker's web port and the ingest
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name
@@ -123,6 +125,7 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
     server = _section(doc, "server")
     kafka = _section(doc, "kafka")
     ingest = _section(doc, "ingest")
+    metrics = _section(doc, "metrics")
     api_keys, api_keys_from = _api_key_source(doc, server)
     reload_sec = server.get("api_keys_reload_sec", server.get("auth_reload_sec"))
     admin = server.get("admin_token")
@@ -148,6 +151,8 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
         s2s_auth=tuple(str(s) for s in s2s),
         policies=_policies(doc.get("policies")),
         jwt_providers=tuple(doc.get("jwt_providers") or ()),
+        metrics_enabled=_switch(os.environ.get(METRICS_ENV) or metrics.get("enabled"),
+                                "metrics.enabled", True),
     )
 
 
@@ -207,6 +212,19 @@ def _positive(value: Any, name: str, default: float) -> float:
     if number <= 0:
         raise ConfigError(f"{name} must be positive, got {value!r}")
     return number
+
+
+def _switch(value: Any, name: str, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
 def _whole(value: Any, name: str, default: int) -> int:

@@ -19,6 +19,7 @@ from workers.auth.decision import Decision
 from workers.auth.reasons import Reason
 from workers.auth.request import RawRequest
 from workers.faust_app import BATCH, BATCH_WAIT_S
+from workers.metrics.worker import Decisions
 
 log = logging.getLogger(__name__)
 JWKS_WAIT_S = 3.0  # how long one event may wait for a provider's refetched keys
@@ -28,6 +29,9 @@ AUDIT = audit_log.get_topic_name()
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 # Room under the topics' max.message.bytes for the record's key and framing.
 OUTPUT_LIMIT = config.max_record_bytes - 16 * 1024
+# A Counter increment per decision and a bisect per request; turned into Prometheus
+# samples only when /metrics is scraped (workers/agents/web.py).
+DECISIONS: Decisions | None = Decisions() if config.metrics_enabled else None
 
 
 @app.agent(raw_events)
@@ -70,8 +74,13 @@ async def _handle(msg: Any, out: outbox.Outputs) -> None:
     received = request.received_epoch()
     lag_ms = int((now - received) * 1000) if received is not None else None
     ts = _timestamp(now)
+    tally = DECISIONS
+    if tally is not None:
+        tally.duration_us.observe(duration_us)
     for d in decisions:
         d, value = outputs.bounded(request, d, OUTPUT_LIMIT)
+        if tally is not None:
+            tally.counts[d.reason, d.method] += 1
         key = d.request_id.encode()
         out.add(ACCEPTED if d.accepted else REJECTED, key, value)
         out.add(AUDIT, key, outputs.audit(

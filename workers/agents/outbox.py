@@ -23,6 +23,8 @@ import os
 import struct
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from functools import partial
 from typing import Any, cast
 
 from aiokafka.errors import KafkaError
@@ -53,6 +55,10 @@ async def send_all(producer: Any, outputs: Outputs) -> None:
     """Enqueue `outputs` on the app's producer (`app.producer`), one record batch per
     topic-partition, partitioned by key exactly as `producer.send` partitions them."""
     kafka = producer._ensure_producer()  # Faust's producer wraps an AIOKafkaProducer
+    # These sends bypass Faust's, and so its monitor's send hooks; the worker's monitor
+    # (workers/metrics/faust_sensor.py) takes one sample per record batch instead.
+    monitor = getattr(getattr(producer, "app", None), "monitor", None)
+    sensor = getattr(monitor, "on_batch_delivered", None)
     hashes: dict[bytes, int] = {}  # a request's decision and audit records share the key
     for topic, records in outputs.by_topic.items():
         partition_of = await _partitioner(kafka, topic, hashes)
@@ -60,13 +66,14 @@ async def send_all(producer: Any, outputs: Outputs) -> None:
         for record in records:
             by_partition[partition_of(record[0])].append(record)
         for partition, part in by_partition.items():
-            builder = kafka.create_batch()
+            builder, count = kafka.create_batch(), 0
             for key, value in part:
                 if builder.append(timestamp=None, key=key, value=value) is None:  # full
-                    await _submit(kafka, builder, topic, partition)
-                    builder = kafka.create_batch()
+                    await _submit(kafka, builder, topic, partition, sensor, count)
+                    builder, count = kafka.create_batch(), 0
                     builder.append(timestamp=None, key=key, value=value)  # empty: fits
-            await _submit(kafka, builder, topic, partition)
+                count += 1
+            await _submit(kafka, builder, topic, partition, sensor, count)
 
 
 async def _partitioner(kafka: Any, topic: str, hashes: dict[bytes, int]) -> Any:
@@ -94,9 +101,14 @@ async def _partitioner(kafka: Any, topic: str, hashes: dict[bytes, int]) -> Any:
     return partition_of
 
 
-async def _submit(kafka: Any, builder: Any, topic: str, partition: int) -> None:
+Sensor = Callable[[str, int, float], None]  # (topic, records, monotonic start)
+
+
+async def _submit(kafka: Any, builder: Any, topic: str, partition: int,
+                  sensor: Sensor | None = None, records: int = 0) -> None:
     """Hand one record batch to aiokafka, retrying retriable errors; watch its delivery."""
     attempt = 0
+    started = time.monotonic()
     while True:
         try:
             delivery = await kafka.send_batch(builder, topic, partition=partition)
@@ -104,7 +116,10 @@ async def _submit(kafka: Any, builder: Any, topic: str, partition: int) -> None:
             await _retry_or_die(topic, exc, attempt)
             attempt += 1
             continue
-        cast("asyncio.Future[object]", delivery).add_done_callback(_delivered)
+        done = cast("asyncio.Future[object]", delivery)
+        done.add_done_callback(_delivered)
+        if sensor is not None:
+            done.add_done_callback(partial(_measured, sensor, topic, records, started))
         return
 
 
@@ -151,6 +166,12 @@ def _delivered(delivery: asyncio.Future[object]) -> None:
     exc = delivery.exception()
     if exc is not None:
         die(f"an output record was not delivered ({_name(exc)})")
+
+
+def _measured(sensor: Sensor, topic: str, records: int, started: float,
+              delivery: asyncio.Future[object]) -> None:
+    if not delivery.cancelled() and delivery.exception() is None:
+        sensor(topic, records, started)
 
 
 def die(reason: str) -> None:

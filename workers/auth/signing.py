@@ -90,6 +90,9 @@ class NonceCache:
         self.fresh.append((key, delivery, now))
         return False
 
+    def __len__(self) -> int:
+        return len(self._seen)
+
     def remember(self, key: str, delivery: str, at: float, now: float) -> None:
         """A nonce another worker (or this one, earlier) published."""
         if now - at <= 2 * self.window_s and key not in self._seen:

@@ -65,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("worker", help="run a Faust worker (extra args go to `faust worker`)")
     w.add_argument("--config")
+    w.add_argument("--web-port", type=int,
+                   help="serve /health, /ready and /metrics on this port (Faust's web server); "
+                        "without it, no web server")
+    w.add_argument("--web-bind", default="127.0.0.1",
+                   help="the address the web server listens on (0.0.0.0: every interface)")
     w.set_defaults(func=_worker)
 
     tl = sub.add_parser("tail", help="print a topic's records as JSON lines")
@@ -169,11 +174,19 @@ def _ingest(args: argparse.Namespace, _: list[str]) -> int:
 def _worker(args: argparse.Namespace, rest: list[str]) -> int:
     from workers.app import app
 
-    # Several workers share a host in dev and tests; Faust's web server (6066) would clash.
-    extra = rest if any(a.startswith(("-l", "--loglevel")) for a in rest) else [*rest, "-l", "info"]
-    sys.argv = ["eventguard", "worker", "--without-web", *extra]
+    sys.argv = faust_worker_argv(args.web_port, args.web_bind, rest)
     app.main()
     return 0
+
+
+def faust_worker_argv(web_port: int | None, web_bind: str, rest: list[str]) -> list[str]:
+    """`faust worker`'s arguments for `eventguard worker`."""
+    # Several workers share a host in dev and tests: Faust's web server (always on 6066)
+    # would clash, so it runs only on a port given.
+    web = (["--web-port", str(web_port), "--web-bind", web_bind] if web_port is not None
+           else ["--without-web"])
+    extra = rest if any(a.startswith(("-l", "--loglevel")) for a in rest) else [*rest, "-l", "info"]
+    return ["eventguard", "worker", *web, *extra]
 
 
 def _tail(args: argparse.Namespace, _: list[str]) -> int:

@@ -72,9 +72,11 @@ class Stack:
         self.procs.append(proc)
         return proc
 
-    def worker(self, config: Path, name: str = "worker", env: dict[str, str] | None = None
-               ) -> Proc:
-        return self._spawn(name, ["worker", "--config", str(config), "-l", "info"], env)
+    def worker(self, config: Path, name: str = "worker", env: dict[str, str] | None = None,
+               web_port: int | None = None) -> Proc:
+        """A worker; with `web_port`, serving /health, /ready and /metrics on it."""
+        web = ["--web-port", str(web_port)] if web_port is not None else []
+        return self._spawn(name, ["worker", "--config", str(config), *web, "-l", "info"], env)
 
     def ingest(self, config: Path, port: int, name: str = "ingest") -> Proc:
         proc = self._spawn(name, ["ingest", "--config", str(config), "--port", str(port)])

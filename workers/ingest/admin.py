@@ -33,6 +33,9 @@ class Store(Protocol):
 
 
 Handler = Callable[["AdminAPI", web.Request], Awaitable[web.Response]]
+# (route pattern, handler) -> the handler to register (the server's request counter)
+Wrap = Callable[[str, Callable[[web.Request], Awaitable[web.StreamResponse]]],
+                Callable[[web.Request], Awaitable[web.StreamResponse]]]
 
 
 class AdminAPI:
@@ -42,7 +45,8 @@ class AdminAPI:
         self.seal = seal
         self._following: asyncio.Task[None] | None = None
 
-    def add_routes(self, app: web.Application) -> None:
+    def add_routes(self, app: web.Application, wrap: Wrap | None = None) -> None:
+        """The admin routes; `wrap(route pattern, handler)` may count them (server.py)."""
         for method, path, handler in (
             ("GET", "/keys", AdminAPI.list_keys), ("POST", "/keys", AdminAPI.add),
             ("GET", "/keys/{id}", AdminAPI.show), ("DELETE", "/keys/{id}", AdminAPI.revoke),
@@ -52,7 +56,9 @@ class AdminAPI:
             ("POST", "/keys/{id}/check", AdminAPI.check),
             ("POST", "/secrets", AdminAPI.gen),
         ):
-            app.router.add_route(method, PREFIX + path, self._guarded(handler))
+            guarded: Any = self._guarded(handler)
+            app.router.add_route(method, PREFIX + path,
+                                 wrap(PREFIX + path, guarded) if wrap else guarded)
 
     def _guarded(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def run(request: web.Request) -> web.Response:

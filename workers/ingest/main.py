@@ -14,9 +14,12 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import shutil
 import signal
+import tempfile
 import time
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from types import FrameType
 
 from aiohttp import web
@@ -50,15 +53,15 @@ def serve(conf: Settings, bootstrap: str, host: str, port: int, processes: int =
     return _supervise(conf, bootstrap, host, port, processes)
 
 
-def _serve(conf: Settings, bootstrap: str, host: str, port: int, reuse_port: bool = False
-           ) -> int:
+def _serve(conf: Settings, bootstrap: str, host: str, port: int, reuse_port: bool = False,
+           metrics_dir: Path | None = None) -> int:
     log_limits.install()
     topic = conf.topic(RAW_EVENTS)
     sink = KafkaSink(bootstrap, topic, conf.max_body_bytes)
     store = KeyStore(bootstrap, conf.topic("auth-config"))
     token = conf.admin_token.value if conf.admin_token else None
     api = AdminAPI(store, token, lambda secret: Vault().seal(secret))
-    app = create_app(sink, conf, api)
+    app = create_app(sink, conf, api, metrics_dir)
 
     async def close_sink(_: web.Application) -> None:
         await sink.close()
@@ -85,12 +88,15 @@ def new_loop() -> asyncio.AbstractEventLoop:
 def _supervise(conf: Settings, bootstrap: str, host: str, port: int, processes: int) -> int:
     ctx = multiprocessing.get_context("fork")  # before any event loop or thread exists
     stopping: list[int] = []
+    # Each process writes its request counts here; /metrics in any of them adds them up.
+    metrics_dir = Path(tempfile.mkdtemp(prefix="eventguard-ingest-metrics-"))
 
     def stop(signum: int, _: FrameType | None) -> None:
         stopping.append(signum)
 
     def start() -> tuple[BaseProcess, float]:
-        child = ctx.Process(target=_child, args=(conf, bootstrap, host, port), daemon=False)
+        child = ctx.Process(target=_child, args=(conf, bootstrap, host, port, metrics_dir),
+                            daemon=False)
         child.start()
         return child, time.monotonic()
 
@@ -123,13 +129,15 @@ def _supervise(conf: Settings, bootstrap: str, host: str, port: int, processes: 
         if child.is_alive():
             child.kill()
             child.join()
+    shutil.rmtree(metrics_dir, ignore_errors=True)
     return code
 
 
-def _child(conf: Settings, bootstrap: str, host: str, port: int) -> None:
+def _child(conf: Settings, bootstrap: str, host: str, port: int, metrics_dir: Path) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # aiohttp installs its own on the loop
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    raise SystemExit(_serve(conf, bootstrap, host, port, reuse_port=True))
+    raise SystemExit(_serve(conf, bootstrap, host, port, reuse_port=True,
+                            metrics_dir=metrics_dir))
 
 
 def check_body_limit(max_body_bytes: int, specs: list[topics.TopicSpec]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -23,8 +24,18 @@ from aiohttp import web
 from workers.ingest import client_ip, metadata
 from workers.ingest.admin import PREFIX as ADMIN_PREFIX
 from workers.ingest.admin import AdminAPI
+from workers.ingest.metrics_page import (
+    CATCH_ALL,
+    Handler,
+    Wrap,
+    as_is,
+    counter,
+    metrics_off,
+    metrics_page,
+)
 from workers.ingest.responses import error, json
 from workers.ingest.sink import Check, RecordTooLarge, Sink, SinkUnavailable
+from workers.metrics.ingest import IngestMetrics
 from workers.settings import Settings
 
 __all__ = ["Check", "RecordTooLarge", "Sink", "SinkUnavailable", "create_app", "endpoint_for"]
@@ -40,23 +51,33 @@ RETRY_AFTER_S = "5"
 SINK: web.AppKey[Sink] = web.AppKey("sink")
 SETTINGS = web.AppKey("settings", Settings)
 TRUSTED = web.AppKey("trusted_proxies", tuple)
+METRICS = web.AppKey("metrics", IngestMetrics)  # absent when metrics are off
 
 
-def create_app(sink: Sink, settings: Settings | None = None, admin: AdminAPI | None = None
-               ) -> web.Application:
+def create_app(sink: Sink, settings: Settings | None = None, admin: AdminAPI | None = None,
+               metrics_dir: Path | None = None) -> web.Application:
+    """The ingest's routes. `metrics_dir`: a folder shared by the processes of
+    `--processes N`, so that /metrics in any of them counts all of them."""
     conf = settings or Settings()
     app = web.Application(client_max_size=conf.max_body_bytes)
     app[SINK] = sink
     app[SETTINGS] = conf
     app[TRUSTED] = client_ip.networks(conf.trusted_proxies)
-    app.router.add_get("/health", _health)
-    app.router.add_get("/ready", _ready)
+    counted: Wrap = as_is
+    page: Handler = metrics_off
+    if conf.metrics_enabled:
+        metrics = app[METRICS] = IngestMetrics()
+        counted = counter(metrics)
+        page = metrics_page(app, metrics, metrics_dir)
+    app.router.add_get("/health", counted("/health", _health))
+    app.router.add_get("/ready", counted("/ready", _ready))
+    app.router.add_get("/metrics", counted("/metrics", page))
     if admin is not None:
-        admin.add_routes(app)  # before the catch-all POST route
+        admin.add_routes(app, counted)  # before the catch-all POST route
     for path in (*S2S_PATHS, *CLIENT_PATHS):
-        app.router.add_post(path, _event)  # plain routes: found without the regex
-    app.router.add_route("OPTIONS", "/{tail:.*}", _preflight)
-    app.router.add_post("/{tail:.*}", _event)
+        app.router.add_post(path, counted(path, _event))  # plain routes: no regex
+    app.router.add_route("OPTIONS", "/{tail:.*}", counted("OPTIONS", _preflight))
+    app.router.add_post("/{tail:.*}", counted(CATCH_ALL, _event))
     return app
 
 
@@ -81,6 +102,7 @@ async def _store(request: web.Request) -> web.Response:
     limit = conf.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         return error(413, f"body is {request.content_length} bytes; the limit is {limit}")
+    metrics = request.app.get(METRICS)
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -88,6 +110,8 @@ async def _store(request: web.Request) -> web.Response:
     except web.RequestPayloadError as exc:
         # Content-Encoding that does not match the body, a broken chunked stream, ...
         return _closing(error(400, f"body could not be read: {_payload_problem(exc)}"))
+    if metrics is not None:
+        metrics.body_bytes.observe(len(body))
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -110,14 +134,19 @@ async def _store(request: web.Request) -> web.Response:
         ip=client_ip.client_ip(request.remote, request.headers.get("X-Real-IP"),
                                request.headers.get("X-Forwarded-For"), request.app[TRUSTED]),
     )
+    started = time.perf_counter()
     try:
         await request.app[SINK].send(record)
     except RecordTooLarge:
         return error(413, "the request is too large for the raw-events topic; send less per "
                           "request")
     except SinkUnavailable:
+        if metrics is not None:
+            metrics.unavailable += 1
         return error(503, "Kafka is unavailable; the event was not stored, retry later",
                       {"Retry-After": RETRY_AFTER_S})
+    if metrics is not None:
+        metrics.ack_seconds.observe(time.perf_counter() - started)
     # The request id, not the record key: a signed request is keyed by its nonce.
     return web.Response(body=b'{"status":"ok","request_id":"%s"}' % request_id.encode(),
                         content_type="application/json")

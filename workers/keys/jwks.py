@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 
 import aiohttp
 import orjson
@@ -37,6 +38,8 @@ class JwksCache:
         self._url: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._doc: dict[str, bytes] = {}  # the last JWKS document applied, by provider
+        # Fetches by outcome (ok, unchanged, failed, no_keys, discarded), for /metrics.
+        self.fetches: Counter[str] = Counter()
 
     async def run(self) -> None:
         """Fetch new providers' keys at once, and every provider's every `refresh_s`."""
@@ -70,16 +73,22 @@ class JwksCache:
             try:
                 doc = await _get(provider.jwks_url)
                 if doc == self._doc.get(provider.id) and provider.id in self.state.jwks:
+                    self.fetches["unchanged"] += 1
                     return  # unchanged: keep the keys and the verified-token cache
                 keys = keys_from_jwks(orjson.loads(doc))
             except (aiohttp.ClientError, TimeoutError, OSError, ValueError, ProviderError) as exc:
+                self.fetches["failed"] += 1
                 log.warning("%s failed (%s); keeping the last good keys", where, _why(exc))
                 return
             if not keys:
+                self.fetches["no_keys"] += 1
                 log.warning("%s has no usable signing key; keeping the last good keys", where)
                 return
             current = self.state.providers.get(provider.id)
-            if current is not None and current.jwks_url == provider.jwks_url:
+            if current is None or current.jwks_url != provider.jwks_url:
+                self.fetches["discarded"] += 1  # the provider changed while it was fetched
+            else:
+                self.fetches["ok"] += 1
                 self.state.jwks[provider.id] = keys
                 self._doc[provider.id] = doc
                 self.state.verified.changed()

@@ -59,9 +59,12 @@ class KeyState:
         self.state = state
         # Set after the first recovery: the whole changelog has been applied.
         self.ready = asyncio.Event()
+        self.applied_offset: int | None = None  # of the last changelog record (metrics)
 
     async def on_changelog_event(self, event: Any) -> None:
-        self.on_record(event.message.key, event.message.value)
+        message = event.message
+        self.on_record(message.key, message.value)
+        self.applied_offset = message.offset
 
     def on_record(self, key: bytes | None, value: bytes | None) -> None:
         record_key = (key or b"").decode("utf-8", "replace")

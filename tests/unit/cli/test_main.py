@@ -48,3 +48,13 @@ def test_without_any_broker_a_command_says_how_to_get_one(
     assert main.main(["keys", "list"]) == 2
     err = capsys.readouterr().err
     assert "`eventguard kafka start`" in err and "KAFKA_BOOTSTRAP_SERVERS=host:port" in err
+
+
+def test_the_worker_serves_its_web_pages_only_on_a_port_given() -> None:
+    parsed, rest = main._parser().parse_known_args(
+        ["worker", "--config", "c.yaml", "--web-port", "6066", "--web-bind", "0.0.0.0"])
+    assert main.faust_worker_argv(parsed.web_port, parsed.web_bind, rest) == [
+        "eventguard", "worker", "--web-port", "6066", "--web-bind", "0.0.0.0", "-l", "info"]
+    parsed, rest = main._parser().parse_known_args(["worker", "-l", "warning"])
+    assert main.faust_worker_argv(parsed.web_port, parsed.web_bind, rest) == [
+        "eventguard", "worker", "--without-web", "-l", "warning"]

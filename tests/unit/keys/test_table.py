@@ -13,19 +13,21 @@ from workers.keys import records
 from workers.keys.table import KeyState
 
 
-def event(key: bytes, value: bytes | None) -> SimpleNamespace:
-    return SimpleNamespace(message=SimpleNamespace(key=key, value=value))
+def event(key: bytes, value: bytes | None, offset: int = 0) -> SimpleNamespace:
+    return SimpleNamespace(message=SimpleNamespace(key=key, value=value, offset=offset))
 
 
 def test_changelog_events_add_and_remove_keys_in_order() -> None:
     ks = KeyState(AuthState())
     digest = secrets.digest("s3cret")
     key, value = records.encode_key(KeyRecord("k", server_secrets=(SecretRef(digest),)))
-    asyncio.run(ks.on_changelog_event(event(key, value)))
+    assert ks.applied_offset is None
+    asyncio.run(ks.on_changelog_event(event(key, value, offset=7)))
     found = ks.state.keys.get("k")
     assert found is not None and found.server_secrets[0].digest == digest
-    asyncio.run(ks.on_changelog_event(event(key, None)))
+    asyncio.run(ks.on_changelog_event(event(key, None, offset=8)))
     assert ks.state.keys.get("k") is None
+    assert ks.applied_offset == 8  # what /metrics measures the key table's lag from
 
 
 def test_a_record_that_does_not_apply_is_skipped_with_a_warning(

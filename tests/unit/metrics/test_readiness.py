@@ -1,0 +1,22 @@
+"""What /ready on a worker answers (workers/metrics/readiness.py)."""
+
+from workers.metrics.readiness import Readiness
+
+
+def test_ready_only_with_all_three() -> None:
+    ready = Readiness(partitions_assigned=True, key_table_loaded=True, nonces_caught_up=True)
+    assert ready.problem is None
+    assert ready.body() == {"status": "ok", "checks": {
+        "partitions_assigned": True, "key_table_loaded": True, "nonces_caught_up": True}}
+
+
+def test_the_first_missing_step_is_the_reason() -> None:
+    starting = Readiness(partitions_assigned=False, key_table_loaded=False,
+                         nonces_caught_up=False)
+    assert starting.problem is not None and starting.problem.startswith("waiting for partitions")
+    loading = Readiness(partitions_assigned=True, key_table_loaded=False, nonces_caught_up=True)
+    assert loading.problem == "loading the key table"
+    body = loading.body()
+    assert body["status"] == "not ready" and body["reason"] == "loading the key table"
+    nonces = Readiness(partitions_assigned=True, key_table_loaded=True, nonces_caught_up=False)
+    assert nonces.problem == "reading the nonces topic"

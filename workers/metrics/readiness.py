@@ -1,0 +1,32 @@
+"""When a worker is ready: what /ready on its web port answers, as a pure function."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Readiness:
+    partitions_assigned: bool  # the group gave this worker its assignment, no rebalance running
+    key_table_loaded: bool  # the key table's changelog was read to its end once
+    nonces_caught_up: bool  # the nonces topic was read to its end once
+
+    @property
+    def problem(self) -> str | None:
+        """Why the worker is not ready (the first thing missing, in start-up order)."""
+        if not self.partitions_assigned:
+            return "waiting for partitions (joining the group or rebalancing)"
+        if not self.key_table_loaded:
+            return "loading the key table"
+        if not self.nonces_caught_up:
+            return "reading the nonces topic"
+        return None
+
+    def body(self) -> dict[str, object]:
+        checks = {"partitions_assigned": self.partitions_assigned,
+                  "key_table_loaded": self.key_table_loaded,
+                  "nonces_caught_up": self.nonces_caught_up}
+        problem = self.problem
+        if problem is None:
+            return {"status": "ok", "checks": checks}
+        return {"status": "not ready", "reason": problem, "checks": checks}
