@@ -25,6 +25,7 @@ from workers.ingest.admin import PREFIX as ADMIN_PREFIX
 from workers.ingest.admin import AdminAPI
 from workers.ingest.responses import error, json
 from workers.ingest.sink import Check, RecordTooLarge, Sink, SinkUnavailable
+from workers.log_format import current_request_id
 from workers.settings import Settings
 
 __all__ = ["Check", "RecordTooLarge", "Sink", "SinkUnavailable", "create_app", "endpoint_for"]
@@ -110,6 +111,8 @@ async def _store(request: web.Request) -> web.Response:
         ip=client_ip.client_ip(request.remote, request.headers.get("X-Real-IP"),
                                request.headers.get("X-Forwarded-For"), request.app[TRUSTED]),
     )
+    # What the sink logs while it stores this request names it (JSON logs: `request_id`).
+    named = current_request_id.set(request_id)  # a context manager costs more per request
     try:
         await request.app[SINK].send(record)
     except RecordTooLarge:
@@ -118,6 +121,8 @@ async def _store(request: web.Request) -> web.Response:
     except SinkUnavailable:
         return error(503, "Kafka is unavailable; the event was not stored, retry later",
                       {"Retry-After": RETRY_AFTER_S})
+    finally:
+        current_request_id.reset(named)
     # The request id, not the record key: a signed request is keyed by its nonce.
     return web.Response(body=b'{"status":"ok","request_id":"%s"}' % request_id.encode(),
                         content_type="application/json")
