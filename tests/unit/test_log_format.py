@@ -236,3 +236,15 @@ def test_a_json_ingest_that_cannot_start_says_why_in_json(
     assert main.main(["ingest", "--config", str(bad), "--log-format", "json"]) == 2
     [doc] = lines(capsys.readouterr().err)
     assert doc["level"] == "ERROR" and "`kafka` must be a mapping" in doc["message"]
+
+
+def test_a_json_worker_without_a_broker_says_so_in_json(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "eventguard.yaml"
+    config.write_text("api_keys: []\n")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "")
+    monkeypatch.setattr(main, "_name_the_embedded_broker", lambda: None)
+    assert main.main(["worker", "--config", str(config), "--log-format", "json"]) == 2
+    [doc] = lines(capsys.readouterr().err)
+    assert doc["level"] == "ERROR" and "KAFKA_BOOTSTRAP_SERVERS" in doc["message"]

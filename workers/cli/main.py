@@ -193,6 +193,10 @@ def _ingest(args: argparse.Namespace, _: list[str]) -> int:
 
 
 def _worker(args: argparse.Namespace, rest: list[str]) -> int:
+    log_format.configure(log_format.chosen())  # until Faust sets up its own logging
+    # A bad config or no broker is said here, as a log line in the chosen format;
+    # workers.app would exit with plain text.
+    kafka_address.bootstrap(settings.load())
     from workers.app import app
 
     # Several workers share a host in dev and tests; Faust's web server (6066) would clash.
