@@ -221,6 +221,7 @@ def _tail(args: argparse.Namespace, _: list[str]) -> int:
 def _run(args: argparse.Namespace, _: list[str]) -> int:
     from workers.cli.demo import run
 
-    log_format.configure(log_format.chosen())
+    # Warnings only: the demo's own output is its table on stdout.
+    log_format.configure(log_format.chosen(), logging.WARNING)
     return run(args.config, args.port, wait=not args.no_wait)
 
