@@ -86,12 +86,14 @@ def env_problems(doc: Doc) -> list[str]:
             for var in environment(svc) if var not in settings.ENV_VARS]
 
 
-def port(svc: Doc) -> int:
-    """The port the service serves HTTP on, as its command configures it."""
+def port(svc: Doc) -> int | None:
+    """The port the service serves HTTP on, as its command configures it (None: none)."""
     args, rest = parsed(svc)
     if args.command == "ingest":
         return int(args.port)
-    for n, arg in enumerate(rest):  # Faust's own `--web-port N`, `--web-port=N`, `-p N`
+    if hasattr(args, "web_port"):  # `eventguard worker --web-port N`; without it, no web
+        return int(args.web_port) if args.web_port is not None else None
+    for n, arg in enumerate(rest):  # else Faust's own `--web-port N`, `--web-port=N`, `-p N`
         if arg in ("--web-port", "-p") and n + 1 < len(rest):
             return int(rest[n + 1])
         if arg.startswith("--web-port="):
@@ -120,7 +122,10 @@ def healthcheck_problems(doc: Doc) -> list[str]:
             parts = urlsplit(url)
             if parts.hostname not in ("127.0.0.1", "localhost"):
                 problems.append(f"{name}: healthcheck {url} is not on the container itself")
-            if parts.port != port(svc):
+            if port(svc) is None:
+                problems.append(f"{name}: healthcheck {url}, but `eventguard {kind}` serves "
+                                "no HTTP (no --web-port)")
+            elif parts.port != port(svc):
                 problems.append(f"{name}: healthcheck {url} is not on port {port(svc)}, "
                                 f"where `eventguard {kind}` serves")
             if parts.path not in HEALTH_PATHS:
@@ -141,7 +146,7 @@ def scrape_problems(doc: Doc, prometheus: Doc) -> list[str]:
     for name, svc in eventguard_services(doc).items():
         kind = parsed(svc)[0].command
         if kind in SCRAPE_JOBS:
-            expected[SCRAPE_JOBS[kind]].add(f"{name}:{port(svc)}")
+            expected[SCRAPE_JOBS[kind]].add(f"{name}:{port(svc) or 'no web port'}")
     for job, targets in expected.items():
         got = jobs.get(job, set())
         problems += [f"prometheus job {job} does not scrape {t}" for t in sorted(targets - got)]
