@@ -65,7 +65,7 @@ def test_a_worker_and_an_ingest_log_only_json_lines(bootstrap: str, tmp_path: Pa
         url = f"http://127.0.0.1:{port}/api/v1/s2s/event?token={secret}"
 
         async def decided() -> None:
-            async with Collector(bootstrap, ("audit-log",), prefix=prefix) as col:
+            async with Collector(bootstrap, prefix=prefix) as col:
                 for _ in range(60):
                     assert worker.alive(), worker.tail()
                     _, body = await post(url)
