@@ -10,7 +10,7 @@ from typing import Any
 
 import faust
 
-from workers import kafka_address
+from workers import kafka_address, log_format
 from workers.kafka import unreadable
 from workers.kafka.eager_drain import EagerDrain
 from workers.kafka.lean_monitor import LeanMonitor
@@ -91,6 +91,9 @@ def raw_topic(app: faust.App, name: str) -> faust.TopicT:
 def build(config: Settings, bootstrap: str, app_id: str, **extra: Any) -> faust.App:
     """A Faust app with eventguard's settings; `extra` adds app arguments (autodiscover...)."""
     unreadable.install()  # before Faust builds its consumers
+    logs = log_format.chosen()
+    if logs == log_format.JSON:
+        log_format.everything_through_logging()
     # Faust's default is `<app id>-data/` in the working directory.
     datadir = cache_dir() / "faust" / app_id
     datadir.mkdir(parents=True, exist_ok=True)
@@ -120,6 +123,7 @@ def build(config: Settings, bootstrap: str, app_id: str, **extra: Any) -> faust.
         web_tables_enabled=False,
         web_router_enabled=False,
         TableManager=QuietTableManager,  # streams resume only once sought (quiet_recovery.py)
+        logging_config=log_format.faust_logging_config(logs),
         **extra,
     )
     app.transport.Consumer = EagerDrain  # type: ignore[misc]  # before app.consumer exists

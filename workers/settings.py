@@ -23,6 +23,15 @@ CONFIG_ENV = "EVENTGUARD_CONFIG"
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 PREFIX_ENV = "EVENTGUARD_TOPIC_PREFIX"
 METRICS_ENV = "EVENTGUARD_METRICS"  # 0/false/off: no metrics (to measure what they cost)
+LOG_FORMAT_ENV = "EVENTGUARD_LOG_FORMAT"  # text | json (workers/log_format.py)
+# Every environment variable eventguard reads (docs/configuration.md). A deployment that
+# sets another one is mistaken (tests/unit/test_docker_compose.py checks the compose file).
+ENV_VARS = frozenset({
+    CONFIG_ENV, BOOTSTRAP_ENV, PREFIX_ENV, LOG_FORMAT_ENV, METRICS_ENV,
+    "EVENTGUARD_MASTER_KEY",  # workers/keys/vault.py
+    "EVENTGUARD_CACHE_DIR",  # workers/paths.py
+    "EVENTGUARD_KAFKA_HOME",  # workers/devstack/broker.py
+})
 APP_NAME = "eventguard"
 DEFAULT_RELOAD_SEC = 3.0
 DEFAULT_MAX_BODY = 1024 * 1024

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workers.cli.main import _parser
+from workers.cli.main import build_parser
 from workers.devstack.broker import Broker
 from workers.devstack.cluster import Cluster, replication
 
@@ -51,7 +51,7 @@ def test_no_cluster(tmp_path: Path) -> None:
 
 
 def test_kafka_command_line() -> None:
-    args = _parser().parse_args(["kafka", "start", "--brokers", "3"])
+    args = build_parser().parse_args(["kafka", "start", "--brokers", "3"])
     assert (args.action, args.brokers, args.broker) == ("start", 3, None)
-    args = _parser().parse_args(["kafka", "stop", "--broker", "2"])
+    args = build_parser().parse_args(["kafka", "stop", "--broker", "2"])
     assert (args.action, args.brokers, args.broker) == ("stop", 1, 2)

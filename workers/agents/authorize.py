@@ -104,7 +104,8 @@ def _decide(request: RawRequest, now: float) -> list[Decision]:
     try:
         return decide(request, view.state, now)
     except Exception as exc:  # a bug must not stall the partition; the event is kept
-        log.exception("authorize: decision failed for %s", request.request_id)
+        log.exception("authorize: decision failed for %s", request.request_id,
+                      extra={"request_id": request.request_id})
         return [Decision(request.request_id, Reason.MALFORMED_EVENT,
                          f"internal error ({type(exc).__name__})")]
 

@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from workers import kafka_address, settings
+from workers import kafka_address, log_format, settings
 from workers.cli import bench, kafka_cluster, keys, send
 from workers.devstack import broker
 from workers.devstack.cluster import Cluster
@@ -19,10 +19,13 @@ OWN_BROKER = ("kafka", "run")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if getattr(args, "config", None):
         os.environ[settings.CONFIG_ENV] = os.path.abspath(args.config)
+    if getattr(args, "log_format", None):
+        # The Faust app and every process this command starts read it there.
+        os.environ[settings.LOG_FORMAT_ENV] = args.log_format
     if args.command != "worker" and rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command not in OWN_BROKER:
@@ -30,15 +33,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args, rest) or 0)
     except (kafka_address.NoBroker, settings.ConfigError) as exc:
-        print(f"eventguard: {exc}", file=sys.stderr)
+        _fail(args, str(exc))
         return 2
     except KeyboardInterrupt:
         return 130
 
 
-def _parser() -> argparse.ArgumentParser:
+def _fail(args: argparse.Namespace, problem: str) -> None:
+    """A long-running command in JSON mode says why it cannot start as a JSON line too."""
+    try:
+        fmt = log_format.chosen() if hasattr(args, "log_format") else log_format.TEXT
+    except settings.ConfigError:
+        fmt = log_format.TEXT
+    if fmt == log_format.JSON:
+        if not logging.getLogger().handlers:
+            log_format.configure(fmt)
+        logging.getLogger("eventguard").error(problem)
+    else:
+        print(f"eventguard: {problem}", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole `eventguard` command line (docker-compose.yml's commands are checked
+    against it: tests/unit/test_docker_compose.py)."""
     p = argparse.ArgumentParser(prog="eventguard", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
+    # For the long-running commands.
+    logs = argparse.ArgumentParser(add_help=False)
+    logs.add_argument("--log-format", choices=log_format.FORMATS, default=None,
+                      help="text (the default) or json: one JSON object per log line; "
+                           f"else ${settings.LOG_FORMAT_ENV}")
 
     k = sub.add_parser("kafka", help="the embedded local Kafka broker, or a local cluster")
     k.add_argument("action", choices=["start", "stop", "status", "provision"])
@@ -54,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--config")
     t.set_defaults(func=_topics)
 
-    i = sub.add_parser("ingest", help="run the HTTP ingest")
+    i = sub.add_parser("ingest", help="run the HTTP ingest", parents=[logs])
     i.add_argument("--config")
     i.add_argument("--host", default="127.0.0.1")
     i.add_argument("--port", type=int, default=8001)
@@ -63,7 +87,8 @@ def _parser() -> argparse.ArgumentParser:
                         "Kafka producer; about one per spare CPU core")
     i.set_defaults(func=_ingest)
 
-    w = sub.add_parser("worker", help="run a Faust worker (extra args go to `faust worker`)")
+    w = sub.add_parser("worker", help="run a Faust worker (extra args go to `faust worker`)",
+                       parents=[logs])
     w.add_argument("--config")
     w.add_argument("--web-port", type=int,
                    help="serve /health, /ready and /metrics on this port (Faust's web server); "
@@ -72,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="the address the web server listens on (0.0.0.0: every interface)")
     w.set_defaults(func=_worker)
 
-    tl = sub.add_parser("tail", help="print a topic's records as JSON lines")
+    tl = sub.add_parser("tail", help="print a topic's records as JSON lines", parents=[logs])
     tl.add_argument("topic")
     tl.add_argument("--config")
     tl.add_argument("--from-beginning", action="store_true")
@@ -80,7 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     tl.add_argument("--timeout", type=float, default=0, help="stop after N idle seconds")
     tl.set_defaults(func=_tail)
 
-    r = sub.add_parser("run", help="the demo: broker, topics, ingest, worker, sample events")
+    r = sub.add_parser("run", help="the demo: broker, topics, ingest, worker, sample events",
+                       parents=[logs])
     r.add_argument("--config", default=None)
     r.add_argument("--port", type=int, default=8001)
     r.add_argument("--no-wait", action="store_true", help="exit after the samples")
@@ -166,32 +192,40 @@ def _topics(args: argparse.Namespace, _: list[str]) -> int:
 def _ingest(args: argparse.Namespace, _: list[str]) -> int:
     from workers.ingest.main import serve
 
-    _logging()
+    log_format.configure(log_format.chosen())
     conf = settings.load()
     return serve(conf, kafka_address.bootstrap(conf), args.host, args.port, args.processes)
 
 
 def _worker(args: argparse.Namespace, rest: list[str]) -> int:
+    log_format.configure(log_format.chosen())  # until Faust sets up its own logging
+    # A bad config or no broker is said here, as a log line in the chosen format;
+    # workers.app would exit with plain text.
+    kafka_address.bootstrap(settings.load())
     from workers.app import app
 
-    sys.argv = faust_worker_argv(args.web_port, args.web_bind, rest)
+    # Faust's banner and start-up spinner are not log lines: JSON mode leaves them out.
+    sys.argv = faust_worker_argv(args.web_port, args.web_bind, rest,
+                                 quiet=log_format.chosen() == log_format.JSON)
     app.main()
     return 0
 
 
-def faust_worker_argv(web_port: int | None, web_bind: str, rest: list[str]) -> list[str]:
-    """`faust worker`'s arguments for `eventguard worker`."""
+def faust_worker_argv(web_port: int | None, web_bind: str, rest: list[str],
+                      quiet: bool = False) -> list[str]:
+    """`faust worker`'s arguments for `eventguard worker`; `quiet`: no banner, no spinner."""
     # Several workers share a host in dev and tests: Faust's web server (always on 6066)
     # would clash, so it runs only on a port given.
     web = (["--web-port", str(web_port), "--web-bind", web_bind] if web_port is not None
            else ["--without-web"])
     extra = rest if any(a.startswith(("-l", "--loglevel")) for a in rest) else [*rest, "-l", "info"]
-    return ["eventguard", "worker", *web, *extra]
+    return ["eventguard", *(["--quiet"] if quiet else []), "worker", *web, *extra]
 
 
 def _tail(args: argparse.Namespace, _: list[str]) -> int:
     from workers.cli.tail import tail
 
+    log_format.configure(log_format.chosen(), logging.WARNING)
     conf = settings.load()
     bootstrap = kafka_address.bootstrap(conf)
     return asyncio.run(tail(bootstrap, conf.topic(args.topic), args.from_beginning, args.max,
@@ -201,9 +235,7 @@ def _tail(args: argparse.Namespace, _: list[str]) -> int:
 def _run(args: argparse.Namespace, _: list[str]) -> int:
     from workers.cli.demo import run
 
+    # Warnings only: the demo's own output is its table on stdout.
+    log_format.configure(log_format.chosen(), logging.WARNING)
     return run(args.config, args.port, wait=not args.no_wait)
 
-
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -37,6 +37,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from workers.ingest.batcher import Batcher
 from workers.ingest.metadata import RawRecord
 from workers.ingest.sink import Check, RecordTooLarge, SinkUnavailable
+from workers.log_format import detached
 from workers.settings import max_record_bytes
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,8 @@ class KafkaSink:
                 raise SinkUnavailable("Kafka unreachable; retrying shortly")
             producer = self._producer_for()
             try:
-                await asyncio.wait_for(producer.start(), self.send_timeout_s)
+                # Its sender and metadata tasks outlive this request: detached.
+                await asyncio.wait_for(detached(producer.start()), self.send_timeout_s)
             except (KafkaError, OSError, TimeoutError) as exc:
                 self._next_start = time.monotonic() + RETRY_START_S
                 self._stop_later(producer)
@@ -181,7 +183,7 @@ class KafkaSink:
             self._stop_later(producer)
 
     def _stop_later(self, producer: AIOKafkaProducer) -> None:
-        task = asyncio.ensure_future(_stop(producer, self.send_timeout_s))
+        task = detached(_stop(producer, self.send_timeout_s))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 

@@ -36,6 +36,7 @@ from workers.ingest.metrics_page import (
 from workers.ingest.responses import error, json
 from workers.ingest.sink import Check, RecordTooLarge, Sink, SinkUnavailable
 from workers.metrics.ingest import IngestMetrics
+from workers.log_format import current_request_id
 from workers.settings import Settings
 
 __all__ = ["Check", "RecordTooLarge", "Sink", "SinkUnavailable", "create_app", "endpoint_for"]
@@ -135,6 +136,8 @@ async def _store(request: web.Request) -> web.Response:
                                request.headers.get("X-Forwarded-For"), request.app[TRUSTED]),
     )
     started = time.perf_counter()
+    # What the sink logs while it stores this request names it (JSON logs: `request_id`).
+    named = current_request_id.set(request_id)  # a context manager costs more per request
     try:
         await request.app[SINK].send(record)
     except RecordTooLarge:
@@ -145,6 +148,8 @@ async def _store(request: web.Request) -> web.Response:
             metrics.unavailable += 1
         return error(503, "Kafka is unavailable; the event was not stored, retry later",
                       {"Retry-After": RETRY_AFTER_S})
+    finally:
+        current_request_id.reset(named)
     if metrics is not None:
         metrics.ack_seconds.observe(time.perf_counter() - started)
     # The request id, not the record key: a signed request is keyed by its nonce.
