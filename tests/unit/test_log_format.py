@@ -11,6 +11,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -179,7 +180,17 @@ class FakeProducer:
             logging.getLogger("aiokafka.producer.sender").warning("sender: still waiting")
         self.background = asyncio.create_task(sender())
 
-    async def send_and_wait(self, *args: Any, **kwargs: Any) -> None:
+    # What the ingest's batcher uses: one partition, led by broker 0, whose send fails.
+    @property
+    def client(self) -> Any:
+        cluster = SimpleNamespace(partitions_for_topic=lambda topic: {0},
+                                  leader_for_partition=lambda tp: 0)
+        return SimpleNamespace(cluster=cluster)
+
+    def create_batch(self) -> Any:
+        return SimpleNamespace(append=lambda **record: object())
+
+    async def send_batch(self, *args: Any, **kwargs: Any) -> None:
         raise KafkaConnectionError("down")
 
 

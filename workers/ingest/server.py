@@ -35,8 +35,8 @@ from workers.ingest.metrics_page import (
 )
 from workers.ingest.responses import error, json
 from workers.ingest.sink import Check, RecordTooLarge, Sink, SinkUnavailable
-from workers.metrics.ingest import IngestMetrics
 from workers.log_format import current_request_id
+from workers.metrics.ingest import IngestMetrics
 from workers.settings import Settings
 
 __all__ = ["Check", "RecordTooLarge", "Sink", "SinkUnavailable", "create_app", "endpoint_for"]

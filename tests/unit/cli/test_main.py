@@ -51,10 +51,15 @@ def test_without_any_broker_a_command_says_how_to_get_one(
 
 
 def test_the_worker_serves_its_web_pages_only_on_a_port_given() -> None:
-    parsed, rest = main._parser().parse_known_args(
+    parsed, rest = main.build_parser().parse_known_args(
         ["worker", "--config", "c.yaml", "--web-port", "6066", "--web-bind", "0.0.0.0"])
     assert main.faust_worker_argv(parsed.web_port, parsed.web_bind, rest) == [
         "eventguard", "worker", "--web-port", "6066", "--web-bind", "0.0.0.0", "-l", "info"]
-    parsed, rest = main._parser().parse_known_args(["worker", "-l", "warning"])
+    parsed, rest = main.build_parser().parse_known_args(["worker", "-l", "warning"])
     assert main.faust_worker_argv(parsed.web_port, parsed.web_bind, rest) == [
         "eventguard", "worker", "--without-web", "-l", "warning"]
+
+
+def test_json_logs_leave_out_fausts_banner() -> None:
+    assert main.faust_worker_argv(None, "127.0.0.1", [], quiet=True) == [
+        "eventguard", "--quiet", "worker", "--without-web", "-l", "info"]
