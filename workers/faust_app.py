@@ -112,6 +112,8 @@ def build(config: Settings, bootstrap: str, app_id: str, **extra: Any) -> faust.
         broker_commit_every=COMMIT_EVERY,
         broker_session_timeout=SESSION_TIMEOUT_S,
         broker_heartbeat_interval=HEARTBEAT_S,
+        # Faust's /table/<name>/<key> would serve the key table (digests, sealed secrets).
+        web_tables_enabled=False,
         Monitor=LeanMonitor,
         TableManager=QuietTableManager,  # streams resume only once sought (quiet_recovery.py)
         **extra,

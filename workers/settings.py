@@ -22,6 +22,8 @@ from workers.paths import project_root
 CONFIG_ENV = "EVENTGUARD_CONFIG"
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 PREFIX_ENV = "EVENTGUARD_TOPIC_PREFIX"
+WORKER_URL_ENV = "EVENTGUARD_WORKER_URL"
+DEFAULT_WEB_PORT = 6066  # Faust's
 APP_NAME = "eventguard"
 DEFAULT_RELOAD_SEC = 3.0
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -72,6 +74,9 @@ class Settings:
     s2s_auth: tuple[str, ...] = field(default=(), repr=False)
     policies: Mapping[str, EventPolicy] = field(default_factory=dict)
     jwt_providers: tuple[Mapping[str, Any], ...] = ()
+    # The worker's web server (Faust's): per-key usage is read there.
+    worker_web_port: int = DEFAULT_WEB_PORT
+    worker_url: str = f"http://127.0.0.1:{DEFAULT_WEB_PORT}"  # what `keys usage` and the ingest ask
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name
@@ -123,6 +128,7 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
     server = _section(doc, "server")
     kafka = _section(doc, "kafka")
     ingest = _section(doc, "ingest")
+    worker = _section(doc, "worker")
     api_keys, api_keys_from = _api_key_source(doc, server)
     reload_sec = server.get("api_keys_reload_sec", server.get("auth_reload_sec"))
     admin = server.get("admin_token")
@@ -130,6 +136,7 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
     if isinstance(s2s, str):
         s2s = [s2s]
     rf = _whole(kafka.get("replication_factor"), "kafka.replication_factor", 1)
+    web_port = _whole(worker.get("web_port"), "worker.web_port", DEFAULT_WEB_PORT)
     return Settings(
         path=path,
         bootstrap_servers=os.environ.get(BOOTSTRAP_ENV) or kafka.get("bootstrap_servers") or None,
@@ -148,6 +155,9 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
         s2s_auth=tuple(str(s) for s in s2s),
         policies=_policies(doc.get("policies")),
         jwt_providers=tuple(doc.get("jwt_providers") or ()),
+        worker_web_port=web_port,
+        worker_url=str(os.environ.get(WORKER_URL_ENV) or worker.get("url")
+                       or f"http://127.0.0.1:{web_port}").rstrip("/"),
     )
 
 

@@ -169,9 +169,12 @@ def _ingest(args: argparse.Namespace, _: list[str]) -> int:
 def _worker(args: argparse.Namespace, rest: list[str]) -> int:
     from workers.app import app
 
-    # Several workers share a host in dev and tests; Faust's web server (6066) would clash.
     extra = rest if any(a.startswith(("-l", "--loglevel")) for a in rest) else [*rest, "-l", "info"]
-    sys.argv = ["eventguard", "worker", "--without-web", *extra]
+    # Faust's web server serves per-key usage. Several workers on one host need a port
+    # each: `--web-port N` (the dev stack gives each a free one), else worker.web_port.
+    if not any(a.startswith(("--web-port", "--without-web")) for a in extra):
+        extra = ["--web-port", str(settings.load().worker_web_port), *extra]
+    sys.argv = ["eventguard", "worker", *extra]
     app.main()
     return 0
 

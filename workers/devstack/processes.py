@@ -21,6 +21,7 @@ class Proc:
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
+    url: str = ""  # a worker's web server
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -74,7 +75,13 @@ class Stack:
 
     def worker(self, config: Path, name: str = "worker", env: dict[str, str] | None = None
                ) -> Proc:
-        return self._spawn(name, ["worker", "--config", str(config), "-l", "info"], env)
+        """A worker with its web server on a free loopback port (`Proc.url`)."""
+        port = free_port()
+        proc = self._spawn(name, ["worker", "--config", str(config), "-l", "info",
+                                  "--web-host", "127.0.0.1", "--web-bind", "127.0.0.1",
+                                  "--web-port", str(port)], env)
+        proc.url = f"http://127.0.0.1:{port}"
+        return proc
 
     def ingest(self, config: Path, port: int, name: str = "ingest") -> Proc:
         proc = self._spawn(name, ["ingest", "--config", str(config), "--port", str(port)])
