@@ -73,10 +73,10 @@ class Stack:
         self.procs.append(proc)
         return proc
 
-    def worker(self, config: Path, name: str = "worker", env: dict[str, str] | None = None
-               ) -> Proc:
-        """A worker with its web server on a free loopback port (`Proc.url`)."""
-        port = free_port()
+    def worker(self, config: Path, name: str = "worker", env: dict[str, str] | None = None,
+               web_port: int | None = None) -> Proc:
+        """A worker with its web server on loopback (`Proc.url`), on a free port if none."""
+        port = web_port or free_port()
         proc = self._spawn(name, ["worker", "--config", str(config), "-l", "info",
                                   "--web-host", "127.0.0.1", "--web-bind", "127.0.0.1",
                                   "--web-port", str(port)], env)
