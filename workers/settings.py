@@ -77,6 +77,7 @@ class Settings:
     # The worker's web server (Faust's): per-key usage is read there.
     worker_web_port: int = DEFAULT_WEB_PORT
     worker_url: str = f"http://127.0.0.1:{DEFAULT_WEB_PORT}"  # what `keys usage` and the ingest ask
+    usage: bool = True  # count per-key usage (workers/agents/usage.py)
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name
@@ -156,6 +157,7 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
         policies=_policies(doc.get("policies")),
         jwt_providers=tuple(doc.get("jwt_providers") or ()),
         worker_web_port=web_port,
+        usage=_flag(worker.get("usage"), "worker.usage", True),
         worker_url=str(os.environ.get(WORKER_URL_ENV) or worker.get("url")
                        or f"http://127.0.0.1:{web_port}").rstrip("/"),
     )
@@ -224,6 +226,14 @@ def _whole(value: Any, name: str, default: int) -> int:
     if number != int(number):
         raise ConfigError(f"{name} must be a whole number, got {value!r}")
     return int(number)
+
+
+def _flag(value: Any, name: str, default: bool) -> bool:
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    return value
 
 
 def _min_insync(value: Any, rf: int) -> int:

@@ -112,3 +112,10 @@ def test_worker_web_port_and_url(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.from_mapping({"worker": {"url": "http://w1:6066"}}).worker_url == "http://env:1"
     with pytest.raises(settings.ConfigError):
         settings.from_mapping({"worker": {"web_port": "x"}})
+
+
+def test_worker_usage_flag() -> None:
+    assert settings.from_mapping({}).usage is True
+    assert settings.from_mapping({"worker": {"usage": False}}).usage is False
+    with pytest.raises(settings.ConfigError):
+        settings.from_mapping({"worker": {"usage": "no"}})

@@ -18,6 +18,7 @@ import logging
 import time
 from typing import Any, cast
 
+import aiohttp
 import orjson
 from faust.types.windows import WindowT
 from faust.web.exceptions import ServiceUnavailable
@@ -25,7 +26,7 @@ from yarl import URL
 
 from workers.agents import outbox
 from workers.agents.key_view import view
-from workers.app import app, audit_log, usage_counts, usage_deltas, usage_last
+from workers.app import app, audit_log, config, usage_counts, usage_deltas, usage_last
 from workers.usage import summary
 from workers.usage.tally import Tally, add_counts, later_times, parse_delta
 
@@ -39,7 +40,6 @@ WINDOW = cast(WindowT, COUNTS.window)
 PEER_TIMEOUT_S = 5.0
 
 
-@app.agent(audit_log)
 async def tally_usage(stream: Any) -> None:
     await view.ready.wait()  # before it, every key id would count as unknown
 
@@ -60,7 +60,6 @@ async def tally_usage(stream: Any) -> None:
             outbox.die(f"the tally_usage agent failed ({type(exc).__name__})")
 
 
-@app.agent(usage_deltas)
 async def count_usage(stream: Any) -> None:
     # One event at a time: Faust writes a table's changelog to the partition of the event
     # being processed, which take_events does not set.
@@ -85,7 +84,6 @@ def apply_delta(raw_key: bytes | None, value: bytes | None, now: float) -> None:
         usage_last[key] = last
 
 
-@app.timer(60.0)
 async def forget_old_windows() -> None:
     """Drop windows past the hour from this worker's copy.
 
@@ -98,6 +96,12 @@ async def forget_old_windows() -> None:
         getattr(store, "_key_partition", {}).pop(key, None)
 
 
+if config.usage:  # `worker.usage: false` saves a worker the counting
+    app.agent(audit_log)(tally_usage)
+    app.agent(usage_deltas)(count_usage)
+    app.timer(60.0)(forget_old_windows)
+
+
 @app.task
 async def _route_metadata() -> None:
     # Faust's router hashes a key with the producer's partitioner, which knows only the
@@ -105,7 +109,11 @@ async def _route_metadata() -> None:
     # could not route a request for it.
     kafka = app.producer._ensure_producer()  # type: ignore[attr-defined]
     for table in (COUNTS, usage_last):
-        await kafka.client._wait_on_metadata(table.changelog_topic.get_topic_name())
+        try:
+            await kafka.client._wait_on_metadata(table.changelog_topic.get_topic_name())
+        except Exception as exc:  # reading usage may fail; deciding must not
+            log.warning("usage: no metadata for %s (%s); this worker may not route usage "
+                        "requests", table.changelog_topic.get_topic_name(), type(exc).__name__)
 
 
 def local_summary(key_id: str, now: float) -> dict[str, Any]:
@@ -166,7 +174,8 @@ async def usage_overview(web: Any, request: Any) -> Any:
 
 async def _peer_overview(peer: URL) -> list[dict[str, Any]]:
     url = peer.with_path("/usage/").with_query(local="1")
-    async with app.http_client.get(url, timeout=PEER_TIMEOUT_S) as response:  # type: ignore[arg-type]
+    timeout = aiohttp.ClientTimeout(total=PEER_TIMEOUT_S)
+    async with app.http_client.get(url, timeout=timeout) as response:
         response.raise_for_status()
         return list((await response.json())["keys"])
 
