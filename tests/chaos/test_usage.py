@@ -209,7 +209,9 @@ def test_usage_counts_match_audit_log_across_join_and_sigterm(chaos_stack: Chaos
                 termed = time.monotonic()
                 await asyncio.to_thread(a.stop)
                 exited = time.monotonic() - termed
-                while not decided_by(tracker, b[0], time.monotonic()):
+                since = time.monotonic()
+                while not decided_by(tracker, b[0], since):
+                    assert time.monotonic() - since < 120, "worker-b stopped deciding"
                     await asyncio.sleep(0.2)
                 print(f"[usage] step 3: worker-a SIGTERMed 3.0s into the load, exited after "
                       f"{exited:.1f}s (code {a.popen.returncode}); worker-b deciding "
