@@ -82,6 +82,12 @@ async def overview(url: str) -> Truth:
     return as_truth({s["key_id"]: s["totals"] for s in body["keys"]})
 
 
+async def local_keys(url: str) -> list[str]:
+    async with aiohttp.ClientSession() as s, s.get(f"{url}/usage/?local=1") as r:
+        assert r.status == 200
+        return [k["key_id"] for k in (await r.json())["keys"]]
+
+
 async def via_admin(ingest: str, keys: list[str]) -> Truth:
     got = {}
     async with aiohttp.ClientSession() as s:
@@ -196,8 +202,13 @@ def test_usage_counts_match_audit_log_across_join_and_sigterm(chaos_stack: Chaos
             assert await per_key(b[0].url, sorted(want)) == want, "worker-b answers otherwise"
             assert await overview(a.url) == want
             assert await via_admin(cs.url, sorted(want)) == want
-            owners = {w.rsplit(":", 1)[1] for w in tracker.last_seen}
-            print(f"[usage] step 2: deciding workers (pids) {sorted(owners)}")
+            held = {}
+            for name, proc in (("worker-a", a), ("worker-b", b[0])):
+                held[name] = sorted(await local_keys(proc.url))
+            print(f"[usage] step 2: key ids each worker holds: {held}")
+            # Each holds some: so a request to either one was forwarded for the others.
+            assert all(held.values())
+            assert sorted(k for ks in held.values() for k in ks) == sorted(want)
 
             # 3. worker-a leaves with SIGTERM mid-load.
             stop = asyncio.Event()
