@@ -38,7 +38,7 @@ def _topic(name: str) -> faust.TopicT:
 raw_events = raw_topic(app, config.topic("raw-events"))
 accepted_events = _topic("accepted-events")
 rejected_events = _topic("rejected-events")
-audit_log = raw_topic(app, config.topic("audit-log"))  # read by the usage tally
+audit_log = _topic("audit-log")
 auth_config = _topic("auth-config")
 nonces = _topic("nonces")  # nonces of signed requests (workers/agents/nonce_log.py)
 

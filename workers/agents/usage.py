@@ -1,11 +1,10 @@
-"""Per-key usage: audit-log -> deltas by key id -> the usage tables; served over HTTP.
+"""Per-key usage: the usage tables, fed from audit-log, and served over HTTP.
 
-`tally_usage` reads audit-log (keyed by request id) in large batches and folds each batch
-into a few deltas per key id and minute (workers/usage/tally.py), sent keyed by key id to
-`usage_deltas`. `count_usage` applies them to the usage tables, which are co-partitioned
-with `usage_deltas`, so each key id's counts live on the worker that owns its partition.
-Faust's `group_by` would repartition every audit record (one more record produced and
-consumed per decision); a delta per batch costs almost nothing beside the decisions.
+The tally (workers/agents/usage_tally.py) reads audit-log (keyed by request id) and sends
+a few deltas per key id and minute to `usage_deltas`, keyed by key id. `count_usage`
+applies them to the usage tables, co-partitioned with `usage_deltas`, so each key id's
+counts live on the worker that owns its partition. Faust's `group_by` would repartition
+every audit record (one more record produced and consumed per decision).
 
 Delivery is at-least-once, as for the decisions: a worker that dies counts again what it
 counted since its last offset commit (docs/operations.md, "Per-key usage").
@@ -24,40 +23,15 @@ from faust.types.windows import WindowT
 from faust.web.exceptions import ServiceUnavailable
 from yarl import URL
 
-from workers.agents import outbox
-from workers.agents.key_view import view
-from workers.app import app, audit_log, config, usage_counts, usage_deltas, usage_last
+from workers.app import app, config, usage_counts, usage_deltas, usage_last
 from workers.usage import summary
-from workers.usage.tally import Tally, add_counts, later_times, parse_delta
+from workers.usage.tally import add_counts, later_times, parse_delta
 
 log = logging.getLogger(__name__)
-# Deltas per batch are what the tables write: a longer batch writes fewer, and keeps its
-# audit records unacked (uncommitted) that much longer.
-TALLY_BATCH, TALLY_WAIT_S = 5000, 1.0
 DELTAS = usage_deltas.get_topic_name()
 COUNTS = usage_counts.table
 WINDOW = cast(WindowT, COUNTS.window)
 PEER_TIMEOUT_S = 5.0
-
-
-async def tally_usage(stream: Any) -> None:
-    await view.ready.wait()  # before it, every key id would count as unknown
-
-    def known(key_id: str) -> bool:
-        return view.state.keys.get(key_id) is not None
-
-    async for batch in stream.take_events(TALLY_BATCH, within=TALLY_WAIT_S):
-        try:
-            tally = Tally(known)
-            for event in batch:
-                tally.add(event.message.value, event.message.timestamp)
-            out = outbox.Outputs()
-            for key, value in tally.deltas():
-                out.add(DELTAS, key, value)
-            await outbox.send_all(app.producer, out)
-        except Exception as exc:
-            log.exception("usage: a batch failed")
-            outbox.die(f"the tally_usage agent failed ({type(exc).__name__})")
 
 
 async def count_usage(stream: Any) -> None:
@@ -97,7 +71,6 @@ async def forget_old_windows() -> None:
 
 
 if config.usage:  # `worker.usage: false` saves a worker the counting
-    app.agent(audit_log)(tally_usage)
     app.agent(usage_deltas)(count_usage)
     app.timer(60.0)(forget_old_windows)
 
