@@ -1,18 +1,20 @@
 """Per-key usage across a rebalance: the counts equal the decisions on audit-log.
 
-An ingest and up to two workers on the real broker, under a steady load of three kinds
+An ingest and two workers at a time on the real broker, under a steady load of three kinds
 (tests/chaos/load.py: key `load` accepted, key `web` origin_not_allowed, an unknown key):
 
 1. worker-a alone;
 2. worker-b joins mid-load;
-3. worker-a leaves with SIGTERM mid-load.
+3. worker-a leaves with SIGTERM mid-load;
+4. worker-c joins, then worker-b is SIGKILLed mid-load.
 
-After each step, once every request has its decision, the usage served over HTTP must
+After steps 1-3, once every request has its decision, the usage served over HTTP must
 equal, for every key id and reason, the audit-log records on the topic: asked of either
 worker (Faust forwards a key id to the worker that owns its partition), with
 `eventguard keys usage` and with the ingest's admin API. Exactly: a join and a SIGTERM
 commit before partitions move, so nothing may be counted twice (a SIGKILL may: see
-docs/operations.md, "Per-key usage").
+docs/operations.md, "Per-key usage"). After step 4 the usage must cover every audit record
+and may count more, at most what worker-b had counted and not yet committed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -123,6 +126,27 @@ async def settled(col: Collector, url: str) -> tuple[float, Truth, Truth]:
         if got == want or time.monotonic() - started > SETTLE_S:
             return time.monotonic() - started, want, got
         await asyncio.sleep(1.0)
+
+
+async def settled_at_least(col: Collector, url: str) -> tuple[float, Truth, Truth]:
+    """After a SIGKILL: seconds until usage covers audit-log and stops changing."""
+    started = time.monotonic()
+    last: Truth = {}
+    steady = 0
+    while time.monotonic() - started < SETTLE_S:
+        want = truth(col)
+        try:
+            got = await per_key(url, sorted(want))
+        except usage_client.Unavailable:
+            got = {}
+        covered = all(got.get(k, Counter())[r] >= n for k, c in want.items()
+                      for r, n in c.items())
+        steady = steady + 1 if covered and got == last else 0
+        if steady >= 3:
+            return time.monotonic() - started, want, got
+        last = got
+        await asyncio.sleep(1.0)
+    return time.monotonic() - started, want, last
 
 
 def show(label: str, want: Truth, got: Truth) -> None:
@@ -244,5 +268,41 @@ def test_usage_counts_match_audit_log_across_join_and_sigterm(chaos_stack: Chaos
             assert await via_admin(cs.url, sorted(want)) == want
             assert via_cli(cs, b[0].url) == want
             assert b[0].alive(), b[0].tail()
+
+            # 4. worker-c joins, then worker-b is SIGKILLed mid-load: at least once.
+            c = worker("worker-c", free_port())
+            stop = asyncio.Event()
+            load = Load(cs, RATE)
+
+            async def kill() -> None:
+                since = time.monotonic()
+                while not decided_by(tracker, c, since):
+                    assert time.monotonic() - since < 120, "worker-c never decided"
+                    await asyncio.sleep(0.2)
+                await asyncio.sleep(3.0)
+                cs.mark("worker-b", "SIGKILL")
+                os.killpg(b[0].popen.pid, signal.SIGKILL)
+                b[0].popen.wait(10)
+                killed = time.monotonic()
+                while not decided_by(tracker, c, killed + 1.0):
+                    assert time.monotonic() - killed < 120, "worker-c stopped deciding"
+                    await asyncio.sleep(0.2)
+                print(f"[usage] step 4: worker-c deciding; worker-b SIGKILLed "
+                      f"{killed - since:.1f}s later (its partitions move after the session "
+                      "timeout)")
+                await asyncio.sleep(5.0)
+                stop.set()
+
+            four, _ = await asyncio.gather(load.run(240.0, stop), kill())
+            await drain(col, four.ok, 60)
+            took, want, got = await settled_at_least(col, c.url)
+            extra = {k: sum(got.get(k, Counter()).values()) - sum(want[k].values())
+                     for k in want}
+            print(f"[usage] step 4, worker-b killed: {four.summary()}; usage settled "
+                  f"{took:.1f}s after the last decision; counted more than audit-log: {extra} "
+                  f"(at-least-once; bound {int(RATE * 3)})")
+            show("step 4 via worker-c", want, got)
+            assert all(n >= 0 for n in extra.values()), "usage lost decisions"
+            assert sum(extra.values()) <= RATE * 3, "more counted twice than a kill can explain"
 
     asyncio.run(go())
