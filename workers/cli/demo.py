@@ -50,10 +50,11 @@ def run(config_arg: str | None, port: int, wait: bool = True) -> int:
         asyncio.run(topics.apply(bootstrap, topics.load_specs(), conf.topic_prefix,
                                  conf.replication_factor, conf.min_insync_replicas))
         print(f"Topics: ready ({', '.join(s.name for s in topics.load_specs())})")
-        worker = stack.worker(config)
+        # On worker.web_port, where `eventguard keys usage` and the admin API look.
+        worker = stack.worker(config, web_port=conf.worker_web_port)
         stack.ingest(config, port)
         url = f"http://127.0.0.1:{port}"
-        print(f"Ingest: {url}   Worker log: {worker.log}")
+        print(f"Ingest: {url}   Worker: {worker.url} (usage)   Worker log: {worker.log}")
         asyncio.run(_demo(conf, bootstrap, url, wait))
     except KeyboardInterrupt:
         print()

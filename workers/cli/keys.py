@@ -19,6 +19,8 @@ from workers.auth import secrets
 from workers.keys import admin
 from workers.keys.store import KeyStore
 from workers.keys.vault import Vault
+from workers.usage import client as usage_client
+from workers.usage import summary as usage_summary
 
 
 def register(sub: Any) -> None:
@@ -48,6 +50,10 @@ def register(sub: Any) -> None:
                        ("enable", "accept its events again"), ("show", "one key, no secrets")):
         add(name, help=text).add_argument("id")
     add("list", help="every key, no secrets")
+    u = add("usage", help="last accepted/rejected times and counts per reason, last hour")
+    u.add_argument("id", nargs="?", help="one key id (JSON); without it, one line per key")
+    u.add_argument("--json", action="store_true", help="every key as JSON")
+    u.add_argument("--worker", help="a worker's web server (default: worker.url)")
     c = add("check", help="is SECRET valid for key ID now? (exit 0 yes, 1 no)")
     c.add_argument("id")
     c.add_argument("secret", help="the secret, or - to read it from standard input")
@@ -59,6 +65,8 @@ def main(args: argparse.Namespace, _: list[str]) -> int:
         print(secrets.generate())
         return 0
     conf = settings.load()
+    if args.op == "usage":
+        return _usage(args, args.worker or conf.worker_url)
     store = KeyStore(kafka_address.bootstrap(conf), conf.topic("auth-config"))
     try:
         return asyncio.run(_run(args, store))
@@ -113,6 +121,22 @@ def _change(args: argparse.Namespace, store: KeyStore, now: float) -> admin.Chan
     if args.op == "revoke":
         return admin.revoke(keys, args.id)
     return admin.set_disabled(keys, args.id, disabled=args.op == "disable")
+
+
+def _usage(args: argparse.Namespace, worker_url: str) -> int:
+    try:
+        body = asyncio.run(usage_client.fetch(worker_url, args.id))
+    except usage_client.Unavailable as exc:
+        print(f"eventguard keys usage: {exc}", file=sys.stderr)
+        return 1
+    if args.id is not None or args.json:
+        print(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    for each in body.get("keys", []):
+        print(usage_summary.row(each))
+    if not body.get("keys"):
+        print("no decisions in the last hour")
+    return 0
 
 
 def _print_row(d: dict[str, Any]) -> None:

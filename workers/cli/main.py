@@ -91,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                        parents=[logs])
     w.add_argument("--config")
     w.add_argument("--web-port", type=int,
-                   help="serve /health, /ready and /metrics on this port (Faust's web server); "
-                        "without it, no web server")
+                   help="serve /health, /ready, /metrics and per-key usage on this port "
+                        "(Faust's web server; default worker.web_port, 6066; --without-web: "
+                        "none)")
     w.add_argument("--web-bind", default="127.0.0.1",
                    help="the address the web server listens on (0.0.0.0: every interface)")
     w.set_defaults(func=_worker)
@@ -204,8 +205,13 @@ def _worker(args: argparse.Namespace, rest: list[str]) -> int:
     kafka_address.bootstrap(settings.load())
     from workers.app import app
 
+    # Faust's web server serves /health, /ready, /metrics and per-key usage: on --web-port,
+    # else worker.web_port; `--without-web` turns it off.
+    web_port = args.web_port
+    if web_port is None and "--without-web" not in rest:
+        web_port = settings.load().worker_web_port
     # Faust's banner and start-up spinner are not log lines: JSON mode leaves them out.
-    sys.argv = faust_worker_argv(args.web_port, args.web_bind, rest,
+    sys.argv = faust_worker_argv(web_port, args.web_bind, rest,
                                  quiet=log_format.chosen() == log_format.JSON)
     app.main()
     return 0
@@ -214,10 +220,9 @@ def _worker(args: argparse.Namespace, rest: list[str]) -> int:
 def faust_worker_argv(web_port: int | None, web_bind: str, rest: list[str],
                       quiet: bool = False) -> list[str]:
     """`faust worker`'s arguments for `eventguard worker`; `quiet`: no banner, no spinner."""
-    # Several workers share a host in dev and tests: Faust's web server (always on 6066)
-    # would clash, so it runs only on a port given.
+    # None: no web server (`--without-web`, which may be in `rest` already).
     web = (["--web-port", str(web_port), "--web-bind", web_bind] if web_port is not None
-           else ["--without-web"])
+           else [] if "--without-web" in rest else ["--without-web"])
     extra = rest if any(a.startswith(("-l", "--loglevel")) for a in rest) else [*rest, "-l", "info"]
     return ["eventguard", *(["--quiet"] if quiet else []), "worker", *web, *extra]
 

@@ -21,6 +21,7 @@ class Proc:
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
+    url: str = ""  # a worker's web server
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -74,9 +75,14 @@ class Stack:
 
     def worker(self, config: Path, name: str = "worker", env: dict[str, str] | None = None,
                web_port: int | None = None) -> Proc:
-        """A worker; with `web_port`, serving /health, /ready and /metrics on it."""
-        web = ["--web-port", str(web_port)] if web_port is not None else []
-        return self._spawn(name, ["worker", "--config", str(config), *web, "-l", "info"], env)
+        """A worker serving /health, /ready, /metrics and usage on loopback (`Proc.url`),
+        on `web_port`, or a free port if none."""
+        port = web_port or free_port()
+        proc = self._spawn(name, ["worker", "--config", str(config), "-l", "info",
+                                  "--web-host", "127.0.0.1", "--web-bind", "127.0.0.1",
+                                  "--web-port", str(port)], env)
+        proc.url = f"http://127.0.0.1:{port}"
+        return proc
 
     def ingest(self, config: Path, port: int, name: str = "ingest") -> Proc:
         proc = self._spawn(name, ["ingest", "--config", str(config), "--port", str(port)])

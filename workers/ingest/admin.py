@@ -20,6 +20,7 @@ from workers.auth.authorize import AuthState
 from workers.ingest.responses import error, json
 from workers.keys import admin
 from workers.keys.admin import Change
+from workers.usage import client as usage_client
 
 PREFIX = "/api/v1/admin"
 READY_TIMEOUT_S = 10.0
@@ -39,8 +40,10 @@ Wrap = Callable[[str, Callable[[web.Request], Awaitable[web.StreamResponse]]],
 
 
 class AdminAPI:
-    def __init__(self, store: Store, admin_token: str | None, seal: Callable[[str], str]) -> None:
+    def __init__(self, store: Store, admin_token: str | None, seal: Callable[[str], str],
+                 worker_url: str | None = None) -> None:
         self.store = store
+        self.worker_url = worker_url  # usage is read from a worker's web server
         self.token_digest = secrets.digest(admin_token) if admin_token else None
         self.seal = seal
         self._following: asyncio.Task[None] | None = None
@@ -55,6 +58,7 @@ class AdminAPI:
             ("POST", "/keys/{id}/enable", AdminAPI.enable),
             ("POST", "/keys/{id}/check", AdminAPI.check),
             ("POST", "/secrets", AdminAPI.gen),
+            ("GET", "/keys/{id}/usage", AdminAPI.usage), ("GET", "/usage", AdminAPI.usage),
         ):
             guarded: Any = self._guarded(handler)
             app.router.add_route(method, PREFIX + path,
@@ -140,6 +144,17 @@ class AdminAPI:
         reason, detail = admin.check(await self._keys(), request.match_info["id"],
                                      _str(body, "secret"), time.time())
         return json({"valid": reason.accepted, "reason": reason.value, "detail": detail})
+
+    async def usage(self, request: web.Request) -> web.Response:
+        """A key id's usage (`/keys/{id}/usage`), or every key id's (`/usage`), as a worker
+        counts it: the ingest only relays (it does not know the worker)."""
+        if not self.worker_url:
+            return error(503, "no worker URL; set worker.url in the config")
+        try:
+            body = await usage_client.fetch(self.worker_url, request.match_info.get("id"))
+        except usage_client.Unavailable as exc:
+            return error(503, str(exc), {"Retry-After": "5"})
+        return json(body)
 
     async def gen(self, request: web.Request) -> web.Response:
         return json({"secret": secrets.generate()})
