@@ -117,8 +117,9 @@ async def _submit(kafka: Any, builder: Any, topic: str, partition: int,
             attempt += 1
             continue
         done = cast("asyncio.Future[object]", delivery)
-        done.add_done_callback(_delivered)
-        if sensor is not None:
+        if sensor is None:
+            done.add_done_callback(_delivered)
+        else:
             done.add_done_callback(partial(_measured, sensor, topic, records, started))
         return
 
@@ -170,6 +171,7 @@ def _delivered(delivery: asyncio.Future[object]) -> None:
 
 def _measured(sensor: Sensor, topic: str, records: int, started: float,
               delivery: asyncio.Future[object]) -> None:
+    _delivered(delivery)  # exits on a failed delivery
     if not delivery.cancelled() and delivery.exception() is None:
         sensor(topic, records, started)
 
