@@ -7,8 +7,7 @@ LeanMonitor's empty per-event hooks and feeds Faust's metrics, under Faust's
 names, only from the hooks that run per commit, rebalance, assignment, Faust
 send, web request and record batch of the authorize agent's outputs. Offsets
 and lag are read from the consumer at scrape time (workers/metrics/worker.py).
-Sends are counted in plain numbers (a record batch per topic-partition of every
-agent batch: with small batches, prometheus_client's locks cost ~2% of a worker).
+Sends are counted in plain numbers, per topic per agent batch.
 """
 
 from __future__ import annotations
@@ -118,10 +117,13 @@ class PrometheusMonitor(LeanMonitor):
         super().on_send_error(producer, exc, state)
         self.prom.send_errors.inc()
 
-    def on_batch_delivered(self, topic: str, records: int, started: float) -> None:
-        """A record batch of the authorize agent's outputs (workers/agents/outbox.py), which
-        bypass Faust's per-message send: one latency sample per batch, counts per record."""
+    # The authorize agent's outputs bypass Faust's per-message send (outbox.py): their
+    # records are counted per topic per agent batch, and each agent batch gives one
+    # latency sample, from its enqueueing to the ack of its last record batch.
+    def on_outputs_sent(self, topic: str, records: int) -> None:
         self.sent_to[topic] += records
+
+    def on_outputs_delivered(self, started: float) -> None:
         self.sent_ms.observe(self.ms_since(started))
 
     def on_table_set(self, table: Any, key: Any, value: Any) -> None:
