@@ -55,10 +55,13 @@ async def send_all(producer: Any, outputs: Outputs) -> None:
     """Enqueue `outputs` on the app's producer (`app.producer`), one record batch per
     topic-partition, partitioned by key exactly as `producer.send` partitions them."""
     kafka = producer._ensure_producer()  # Faust's producer wraps an AIOKafkaProducer
-    # These sends bypass Faust's, and so its monitor's send hooks; the worker's monitor
-    # (workers/metrics/faust_sensor.py) takes one sample per record batch instead.
+    # These sends bypass Faust's, and so its monitor's send hooks: the worker's monitor
+    # (workers/metrics/faust_sensor.py) counts records per topic, and times the whole
+    # batch once, by the delivery of its last record batch.
     monitor = getattr(getattr(producer, "app", None), "monitor", None)
-    sensor = getattr(monitor, "on_batch_delivered", None)
+    sent = getattr(monitor, "on_outputs_sent", None)
+    started = time.monotonic()
+    last: asyncio.Future[object] | None = None
     hashes: dict[bytes, int] = {}  # a request's decision and audit records share the key
     for topic, records in outputs.by_topic.items():
         partition_of = await _partitioner(kafka, topic, hashes)
@@ -66,14 +69,18 @@ async def send_all(producer: Any, outputs: Outputs) -> None:
         for record in records:
             by_partition[partition_of(record[0])].append(record)
         for partition, part in by_partition.items():
-            builder, count = kafka.create_batch(), 0
+            builder = kafka.create_batch()
             for key, value in part:
                 if builder.append(timestamp=None, key=key, value=value) is None:  # full
-                    await _submit(kafka, builder, topic, partition, sensor, count)
-                    builder, count = kafka.create_batch(), 0
+                    await _submit(kafka, builder, topic, partition)
+                    builder = kafka.create_batch()
                     builder.append(timestamp=None, key=key, value=value)  # empty: fits
-                count += 1
-            await _submit(kafka, builder, topic, partition, sensor, count)
+            last = await _submit(kafka, builder, topic, partition)
+        if sent is not None:
+            sent(topic, len(records))
+    delivered = getattr(monitor, "on_outputs_delivered", None)
+    if last is not None and delivered is not None:
+        last.add_done_callback(partial(_timed, delivered, started))
 
 
 async def _partitioner(kafka: Any, topic: str, hashes: dict[bytes, int]) -> Any:
@@ -101,14 +108,10 @@ async def _partitioner(kafka: Any, topic: str, hashes: dict[bytes, int]) -> Any:
     return partition_of
 
 
-Sensor = Callable[[str, int, float], None]  # (topic, records, monotonic start)
-
-
-async def _submit(kafka: Any, builder: Any, topic: str, partition: int,
-                  sensor: Sensor | None = None, records: int = 0) -> None:
+async def _submit(kafka: Any, builder: Any, topic: str, partition: int
+                  ) -> asyncio.Future[object]:
     """Hand one record batch to aiokafka, retrying retriable errors; watch its delivery."""
     attempt = 0
-    started = time.monotonic()
     while True:
         try:
             delivery = await kafka.send_batch(builder, topic, partition=partition)
@@ -118,9 +121,7 @@ async def _submit(kafka: Any, builder: Any, topic: str, partition: int,
             continue
         done = cast("asyncio.Future[object]", delivery)
         done.add_done_callback(_delivered)
-        if sensor is not None:
-            done.add_done_callback(partial(_measured, sensor, topic, records, started))
-        return
+        return done
 
 
 async def _retry_or_die(topic: str, exc: Exception, attempt: int) -> None:
@@ -168,10 +169,10 @@ def _delivered(delivery: asyncio.Future[object]) -> None:
         die(f"an output record was not delivered ({_name(exc)})")
 
 
-def _measured(sensor: Sensor, topic: str, records: int, started: float,
-              delivery: asyncio.Future[object]) -> None:
+def _timed(delivered: Callable[[float], None], started: float,
+           delivery: asyncio.Future[object]) -> None:
     if not delivery.cancelled() and delivery.exception() is None:
-        sensor(topic, records, started)
+        delivered(started)
 
 
 def die(reason: str) -> None:

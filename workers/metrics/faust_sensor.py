@@ -7,16 +7,23 @@ LeanMonitor's empty per-event hooks and feeds Faust's metrics, under Faust's
 names, only from the hooks that run per commit, rebalance, assignment, Faust
 send, web request and record batch of the authorize agent's outputs. Offsets
 and lag are read from the consumer at scrape time (workers/metrics/worker.py).
+Sends are counted in plain numbers, per topic per agent batch.
 """
 
 from __future__ import annotations
 
+import collections
+from collections.abc import Iterator
 from typing import Any, cast
 
 from faust.sensors.prometheus import MS_LATENCY_BUCKETS
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from workers.kafka.lean_monitor import LeanMonitor
+from workers.metrics import families
+from workers.metrics.tally import Buckets
 
 # Faust prefixes its names with the app's name; the app id carries the topic prefix,
 # which would give every deployment its own names.
@@ -45,11 +52,6 @@ class FaustMetrics:
                                    ["operation"], registry=r)
         self.assign_latency = Histogram(f"{p}_assign_latency", "Assignment latency in ms",
                                         registry=r, buckets=ms)
-        self.sent_by_topic = Counter(f"{p}_topic_messages_sent",
-                                     "Total messages sent per topic", ["topic"], registry=r)
-        self.sent = Counter(f"{p}_total_sent_messages", "Total messages sent", registry=r)
-        self.send_latency = Histogram(f"{p}_producer_send_latency",
-                                      "Producer send latency in ms", registry=r, buckets=ms)
         self.send_errors = Counter(f"{p}_total_error_messages_sent",
                                    "Total error messages sent", registry=r)
         self.table_ops = Counter(f"{p}_table_operations", "Total table operations",
@@ -67,6 +69,9 @@ class PrometheusMonitor(LeanMonitor):
         super().__init__(**kwargs)
         self.registry = CollectorRegistry(auto_describe=True)
         self.prom = FaustMetrics(self.registry)
+        self.sent_to: collections.Counter[str] = collections.Counter()  # records by topic
+        self.sent_ms = Buckets(MS_LATENCY_BUCKETS)
+        self.registry.register(_Sends(self))
 
     def on_commit_completed(self, consumer: Any, state: Any) -> None:
         super().on_commit_completed(consumer, state)
@@ -101,24 +106,25 @@ class PrometheusMonitor(LeanMonitor):
 
     def on_send_initiated(self, producer: Any, topic: str, message: Any, keysize: int,
                           valsize: int) -> Any:
-        self.prom.sent_by_topic.labels(topic=f"topic.{topic}").inc()
+        self.sent_to[topic] += 1
         return super().on_send_initiated(producer, topic, message, keysize, valsize)
 
     def on_send_completed(self, producer: Any, state: Any, metadata: Any) -> None:
         super().on_send_completed(producer, state, metadata)
-        self.prom.sent.inc()
-        self.prom.send_latency.observe(self.ms_since(cast(float, state)))
+        self.sent_ms.observe(self.ms_since(cast(float, state)))
 
     def on_send_error(self, producer: Any, exc: BaseException, state: Any) -> None:
         super().on_send_error(producer, exc, state)
         self.prom.send_errors.inc()
 
-    def on_batch_delivered(self, topic: str, records: int, started: float) -> None:
-        """A record batch of the authorize agent's outputs (workers/agents/outbox.py), which
-        bypass Faust's per-message send: one latency sample per batch, counts per record."""
-        self.prom.sent_by_topic.labels(topic=f"topic.{topic}").inc(records)
-        self.prom.sent.inc(records)
-        self.prom.send_latency.observe(self.ms_since(started))
+    # The authorize agent's outputs bypass Faust's per-message send (outbox.py): their
+    # records are counted per topic per agent batch, and each agent batch gives one
+    # latency sample, from its enqueueing to the ack of its last record batch.
+    def on_outputs_sent(self, topic: str, records: int) -> None:
+        self.sent_to[topic] += records
+
+    def on_outputs_delivered(self, started: float) -> None:
+        self.sent_ms.observe(self.ms_since(started))
 
     def on_table_set(self, table: Any, key: Any, value: Any) -> None:
         super().on_table_set(table, key, value)
@@ -133,3 +139,19 @@ class PrometheusMonitor(LeanMonitor):
         super().on_web_request_end(app, request, response, state, view=view)
         self.prom.http_codes.labels(status_code=int(state["status_code"])).inc()
         self.prom.http_latency.observe(self.ms_since(state["time_start"]))
+
+
+class _Sends(Collector):
+    """Faust's send metrics, from the monitor's plain counts."""
+
+    def __init__(self, monitor: PrometheusMonitor) -> None:
+        self.monitor = monitor
+
+    def collect(self) -> Iterator[Metric]:
+        by_topic = dict(self.monitor.sent_to)
+        yield families.counter(f"{PREFIX}_topic_messages_sent", "Total messages sent per topic",
+                               ("topic",), [((f"topic.{t}",), n) for t, n in by_topic.items()])
+        yield families.plain_counter(f"{PREFIX}_total_sent_messages", "Total messages sent",
+                                     sum(by_topic.values()))
+        yield families.histogram(f"{PREFIX}_producer_send_latency",
+                                 "Producer send latency in ms", self.monitor.sent_ms)

@@ -39,7 +39,8 @@ def test_commit_rebalance_and_output_batches_are_measured() -> None:
     assert value(scrape(monitor), "eventguard_total_rebalances") == 1  # Faust: in progress
     monitor.on_rebalance_return(app, state)
     monitor.on_rebalance_end(app, state)
-    monitor.on_batch_delivered("audit-log", 250, time.monotonic() - 0.02)
+    monitor.on_outputs_sent("audit-log", 250)
+    monitor.on_outputs_delivered(time.monotonic() - 0.02)
     s = scrape(monitor)
     assert value(s, "eventguard_consumer_commit_latency_count") == 1
     assert value(s, "eventguard_total_rebalances") == 0
