@@ -27,6 +27,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, cast
 
+from aiokafka.consumer.fetcher import OffsetResetStrategy
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
@@ -47,6 +48,30 @@ class _ConsumerThread(AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by its fetcher at start
         return consumer
+
+    async def seek_to_committed(self) -> Any:
+        return await self.call_thread(self._seek_to_committed)
+
+    async def _seek_to_committed(self) -> Any:
+        """aiokafka's `seek_to_committed`, which also moves a stream partition with no
+        committed offset (or offset 0) back to where the reset policy starts it.
+
+        aiokafka seeks only partitions whose committed offset is > 0 and leaves the others
+        where its fetcher got to. After a table recovery Faust throws away what was fetched
+        meanwhile (workers/kafka/quiet_recovery.py) and relies on this seek to read it
+        again: a partition the group never committed (a worker that died before its first
+        commit) kept its position past those records, and they were never decided
+        (tests/integration/test_worker_faults.py, 5 runs of 10 under load)."""
+        consumer = self._ensure_consumer()
+        committed: dict[Any, Any] = await consumer.seek_to_committed()
+        fetcher = consumer._fetcher
+        # Table changelogs are read from where recovery put them, never from a commit.
+        changelogs = self.consumer.app.tables.changelog_topics
+        unset = [tp for tp, offset in committed.items()
+                 if (offset is None or offset <= 0) and tp.topic not in changelogs]
+        if unset and fetcher._default_reset_strategy != OffsetResetStrategy.NONE:
+            await fetcher.request_offset_reset(unset, fetcher._default_reset_strategy)
+        return committed
 
 
 class EagerDrain(CommitBeforeRevoke):
