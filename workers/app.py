@@ -54,9 +54,9 @@ keys = cast(KeyTable, app.GlobalTable(
     help="key/<id>, policy/<name> and provider/<id> records, as in auth-config"))
 
 # Per-key usage (workers/agents/usage.py): counts per reason in 1-minute windows for the
-# last hour, and the last accepted and rejected times, keyed by key id. The authorize agent
-# counts its audit records per batch and sends the deltas, keyed by key id, to
-# `usage_deltas`, which is co-partitioned with both tables (docs/operations.md, "Per-key usage").
+# last hour, and the last accepted and rejected times, keyed by key id. audit-log is keyed
+# by request id, so the tally agent repartitions by key id through `usage_deltas`, which
+# is co-partitioned with both tables (docs/operations.md, "Per-key usage").
 USAGE_PARTITIONS = 4
 usage_deltas = app.topic(f"{config.app_id}-usage-deltas", key_type=bytes, value_type=bytes,
                          partitions=USAGE_PARTITIONS, internal=True)

@@ -12,15 +12,7 @@ from typing import Any
 
 from workers.agents import nonce_log, outbox
 from workers.agents.key_view import jwks, view
-from workers.app import (
-    accepted_events,
-    app,
-    audit_log,
-    config,
-    raw_events,
-    rejected_events,
-    usage_deltas,
-)
+from workers.app import accepted_events, app, audit_log, config, raw_events, rejected_events
 from workers.auth import outputs
 from workers.auth.authorize import decide
 from workers.auth.decision import Decision
@@ -28,14 +20,12 @@ from workers.auth.reasons import Reason
 from workers.auth.request import RawRequest
 from workers.faust_app import BATCH, BATCH_WAIT_S
 from workers.metrics.worker import Decisions
-from workers.usage.tally import MINUTE_CHARS, Tally
 
 log = logging.getLogger(__name__)
 JWKS_WAIT_S = 3.0  # how long one event may wait for a provider's refetched keys
 ACCEPTED = accepted_events.get_topic_name()
 REJECTED = rejected_events.get_topic_name()
 AUDIT = audit_log.get_topic_name()
-DELTAS = usage_deltas.get_topic_name()
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 # Room under the topics' max.message.bytes for the record's key and framing.
 OUTPUT_LIMIT = config.max_record_bytes - 16 * 1024
@@ -54,14 +44,8 @@ async def authorize(stream: Any) -> None:
     async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
         try:
             out = outbox.Outputs()
-            # Per-key usage, counted from the audit records as they are written and sent
-            # with them: as many counts as audit records, without reading audit-log back.
-            usage = Tally(_known) if config.usage else None
             for event in batch:
-                await _handle(event.message, out, usage)
-            if usage is not None:
-                for key, value in usage.deltas():
-                    out.add(DELTAS, key, value)
+                await _handle(event.message, out)
             nonce_log.collect(out)
             await outbox.send_all(app.producer, out)
         except Exception as exc:
@@ -71,7 +55,7 @@ async def authorize(stream: Any) -> None:
             outbox.die(f"the authorize agent failed ({type(exc).__name__})")
 
 
-async def _handle(msg: Any, out: outbox.Outputs, usage: Tally | None = None) -> None:
+async def _handle(msg: Any, out: outbox.Outputs) -> None:
     request = RawRequest.from_record(
         msg.key, msg.value, msg.headers or (),
         fallback_id=f"{msg.topic}-{msg.partition}-{msg.offset}",
@@ -101,12 +85,6 @@ async def _handle(msg: Any, out: outbox.Outputs, usage: Tally | None = None) -> 
         out.add(ACCEPTED if d.accepted else REJECTED, key, value)
         out.add(AUDIT, key, outputs.audit(
             request, d, ts=ts, duration_us=duration_us, lag_ms=lag_ms, worker=WORKER))
-        if usage is not None:
-            usage.count(d.key_id, d.reason.value, d.accepted, ts[:MINUTE_CHARS], ts)
-
-
-def _known(key_id: str) -> bool:
-    return view.state.keys.get(key_id) is not None
 
 
 _last_ts: tuple[int, str] = (0, "")

@@ -1,8 +1,8 @@
 """Per-key usage: the usage tables, fed from audit-log, and served over HTTP.
 
-The authorize agent counts each batch's audit records as it writes them and sends a few
-deltas per key id and minute to `usage_deltas`, keyed by key id, with the batch's outputs.
-`count_usage` applies them to the usage tables, co-partitioned with `usage_deltas`, so each key id's
+The tally (workers/agents/usage_tally.py) reads audit-log (keyed by request id) and sends
+a few deltas per key id and minute to `usage_deltas`, keyed by key id. `count_usage`
+applies them to the usage tables, co-partitioned with `usage_deltas`, so each key id's
 counts live on the worker that owns its partition. Faust's `group_by` would repartition
 every audit record (one more record produced and consumed per decision).
 

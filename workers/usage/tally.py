@@ -1,8 +1,7 @@
 """Folding a batch of audit-log records into per-key, per-minute deltas.
 
-Pure: no Faust, no Kafka. The authorize agent counts each decision of a batch as it
-writes its audit record, and sends the deltas (a few per batch instead of one record
-per decision) with the batch's outputs, for the usage tables.
+Pure: no Faust, no Kafka. The worker's `tally_usage` agent feeds it a batch and sends
+the deltas (a few per batch instead of one record per decision) to the usage table.
 """
 
 from __future__ import annotations
@@ -54,28 +53,23 @@ class Tally:
         self.last: dict[str, list[str | None]] = {}  # bucket -> [accepted, rejected]
 
     def add(self, value: bytes | None, timestamp_ms: int) -> None:
-        """Count one audit-log record as it is on the topic."""
         try:
             record = orjson.loads(value or b"")
         except orjson.JSONDecodeError:
             record = None
         if not isinstance(record, dict):
             record = {}  # still a decision on audit-log: counted, under UNKNOWN
-        ts = record.get("ts")
-        self.count(record.get("key_id"), record.get("reason"),
-                   record.get("decision") == "accepted", minute_of(ts, timestamp_ms), ts)
-
-    def count(self, key_id: object, reason: object, accepted: bool, minute: str,
-              ts: object) -> None:
-        """Count one decision: what its audit record says (`minute` from its `ts`)."""
-        key = bucket(key_id, self.known)
+        key = bucket(record.get("key_id"), self.known)
+        reason = record.get("reason")
         if not isinstance(reason, str) or len(reason) > MAX_REASON:
             reason = "other"
+        ts = record.get("ts")
+        minute = minute_of(ts, timestamp_ms)
         counts = self.counts.setdefault((key, minute), {})
         counts[reason] = counts.get(reason, 0) + 1
         stamp = ts if isinstance(ts, str) and minute == ts[:MINUTE_CHARS] else minute + ":00Z"
         last = self.last.setdefault(key, [None, None])
-        slot = 0 if accepted else 1
+        slot = 0 if record.get("decision") == "accepted" else 1
         if last[slot] is None or stamp > str(last[slot]):
             last[slot] = stamp
 

@@ -106,19 +106,3 @@ def test_merging_counts_and_last_times() -> None:
     newer = later_times(first, {"last_rejected": "2026-11-27T11:05:00.000Z"})
     assert newer == {"last_accepted": "2026-11-27T11:00:01.000Z",
                      "last_rejected": "2026-11-27T11:05:00.000Z"}
-
-
-def test_counting_a_decision_folds_as_its_audit_record_would() -> None:
-    """The authorize agent counts decisions with `count`; the same decisions read back
-    from audit-log with `add` give the same deltas."""
-    rows = [("shop", "ok", "2026-11-27T11:00:01.000Z"),
-            ("shop", "origin_not_allowed", "2026-11-27T11:00:05.000Z"),
-            ("shop", "ok", "2026-11-27T11:01:00.500Z"),
-            (None, "unknown_key", "2026-11-27T11:00:02.000Z"),
-            ("nope", "unknown_key", "2026-11-27T11:00:03.000Z")]
-    counted, read = Tally(KNOWN), Tally(KNOWN)
-    for key_id, reason, ts in rows:
-        counted.count(key_id, reason, reason == "ok", ts[:16], ts)
-        read.add(audit(key_id, reason, ts), TS_MS)
-    assert counted.deltas() == read.deltas()
-    assert len(counted) == 3

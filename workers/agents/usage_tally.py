@@ -1,0 +1,116 @@
+"""audit-log -> per-key usage deltas, keyed by key id, for the usage tables.
+
+A plain aiokafka consumer in a consumer group of its own (`<app id>-usage`), not a Faust
+stream: a Faust stream on audit-log cost a saturated worker 30-50% of its decisions
+(`bench pipeline`), as much with a tally that did nothing, because Faust's per-record
+work is most of a decision's cost. Here the broker holds each fetch until about a
+second of records is there, and a batch costs one JSON parse per record and a few sends.
+
+At-least-once: a batch's offsets are committed only after its deltas are acknowledged.
+A rebalance waits for the batch in hand and its commit, and so does a stop (SIGTERM); a
+worker killed between the two counts that batch again wherever its partitions go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError, NoOffsetForPartitionError
+
+from workers.agents import outbox
+from workers.agents.key_view import view
+from workers.app import _bootstrap, app, audit_log, config, usage_deltas
+from workers.usage.summary import SPAN_S
+from workers.usage.tally import Tally
+
+log = logging.getLogger(__name__)
+AUDIT = audit_log.get_topic_name()
+DELTAS = usage_deltas.get_topic_name()
+GROUP = f"{config.app_id}-usage"
+FETCH_WAIT_MS, FETCH_MIN_BYTES = 1000, 1024 * 1024  # about a second of records per batch
+
+
+class _Batches(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Holds a rebalance until the batch in hand is counted and committed."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.epoch = 0  # rebalances so far
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        async with self.lock:
+            self.epoch += 1
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        return None
+
+
+async def tally_usage() -> None:
+    await view.ready.wait()  # before it, every key id would count as unknown
+    batches = _Batches()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=_bootstrap, group_id=GROUP, enable_auto_commit=False,
+        auto_offset_reset="none", fetch_max_wait_ms=FETCH_WAIT_MS,
+        fetch_min_bytes=FETCH_MIN_BYTES, session_timeout_ms=10_000,
+        heartbeat_interval_ms=1_000)
+    consumer.subscribe([AUDIT], listener=batches)
+    await consumer.start()
+    current: asyncio.Task[None] | None = None
+    try:
+        while True:
+            epoch = batches.epoch
+            try:
+                got = await consumer.getmany(timeout_ms=FETCH_WAIT_MS, max_records=20_000)
+            except NoOffsetForPartitionError as exc:
+                await _start_an_hour_back(consumer, exc.args[0])
+                continue
+            # Counted and committed under the lock, which a rebalance waits for. Not fetched
+            # under it: aiokafka's getmany waits for a rebalance to end. A batch fetched
+            # before a rebalance is dropped; it is read again from the committed offset.
+            async with batches.lock:
+                if got and epoch == batches.epoch:
+                    current = asyncio.ensure_future(_count(consumer, got))
+                    await asyncio.shield(current)
+    finally:
+        if current is not None and not current.done():
+            with contextlib.suppress(Exception):  # a stop: finish the batch and its commit
+                await current
+        await consumer.stop()
+
+
+async def _start_an_hour_back(consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
+    """A partition the group never committed (a new deployment) starts an hour back: what
+    usage shows."""
+    found = await consumer.offsets_for_times({tp: int((time.time() - SPAN_S) * 1000)})
+    at = found.get(tp)
+    consumer.seek(tp, at.offset if at is not None else (await consumer.end_offsets([tp]))[tp])
+
+
+async def _count(consumer: AIOKafkaConsumer, got: dict[TopicPartition, list[Any]]) -> None:
+    try:
+        tally = Tally(lambda key_id: view.state.keys.get(key_id) is not None)
+        for records in got.values():
+            for record in records:
+                tally.add(record.value, record.timestamp)
+        sends = [await app.producer.send(DELTAS, key, value, partition=None,
+                                         timestamp=None, headers=None)
+                 for key, value in tally.deltas()]
+        await asyncio.gather(*sends)
+    except Exception as exc:
+        # Committing the next batch would skip this one's counts: exit before it.
+        log.exception("usage: a batch failed")
+        outbox.die(f"the usage tally failed ({type(exc).__name__})")
+    try:
+        await consumer.commit({tp: records[-1].offset + 1 for tp, records in got.items()})
+    except KafkaError as exc:  # the group moved on: whoever has the partitions counts again
+        log.warning("usage: commit failed (%s); a batch may be counted twice",
+                    type(exc).__name__)
+
+
+if config.usage:
+    app.task(tally_usage)
