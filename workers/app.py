@@ -14,6 +14,7 @@ import faust
 from workers import kafka_address, settings
 from workers.auth.state import AuthState
 from workers.faust_app import build, raw_topic
+from workers.kafka import eager_drain
 from workers.keys.table import NAME, KeyState, KeyTable
 from workers.keys.vault import Unsealer
 
@@ -36,6 +37,7 @@ def _topic(name: str) -> faust.TopicT:
 
 
 raw_events = raw_topic(app, config.topic("raw-events"))
+eager_drain.RESET_WHEN_UNCOMMITTED.add(raw_events.get_topic_name())
 accepted_events = _topic("accepted-events")
 rejected_events = _topic("rejected-events")
 audit_log = _topic("audit-log")
