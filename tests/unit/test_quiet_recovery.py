@@ -1,4 +1,4 @@
-"""QuietRecovery's seek: no offset below 0 reaches aiokafka (it raises on them)."""
+"""QuietRecovery's seek: no offset below 0, and no None, reaches aiokafka (it raises)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ class Consumer:
         self.sought = offsets
 
 
-def test_standby_offsets_below_zero_are_sought_to_the_start() -> None:
+def test_standby_offsets_missing_or_below_zero_are_sought_to_the_start() -> None:
     a, b, c, d = (TP("eventguard-usage-changelog", n) for n in range(4))
     offsets: Counter[TP] = Counter({a: -2, b: -1, c: 0, d: 41})
+    offsets[a] = None  # type: ignore[assignment]  # what a standby without local state had
     consumer = Consumer()
     # The method uses nothing of the instance; a Recovery needs a running app to build.
     asyncio.run(QuietRecovery._seek_offsets(

@@ -36,11 +36,15 @@ class QuietRecovery(Recovery):
 
 
     async def _seek_offsets(self, consumer: Any, tps: Any, offsets: Any, title: str) -> None:
-        """Faust's seek, with no offset below 0. Faust maps -1 (nothing read yet) to 0 but
-        passes lower ones on, and aiokafka raises on them: a worker whose standby usage
-        partitions had such an offset crashed in "Starting standby partitions"
+        """Faust's seek, with no offset below 0 and none missing. Faust maps -1 (nothing
+        read yet) to 0 but passes None on, and aiokafka raises on it: a worker whose
+        standby usage partitions had no offset crashed in "Starting standby partitions"
         (tests/chaos/test_key_table.py, a restart from an empty data dir)."""
-        await consumer.seek_wait({tp: max(offsets[tp], 0) for tp in tps})
+        await consumer.seek_wait({tp: _at_least_0(offsets[tp]) for tp in tps})
+
+
+def _at_least_0(offset: int | None) -> int:
+    return 0 if offset is None or offset < 0 else offset
 
 
 class QuietTableManager(TableManager):
