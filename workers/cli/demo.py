@@ -184,6 +184,9 @@ def _print_next_steps(url: str, samples: list[Sample]) -> None:
         print(f"  curl -s '{url}{first.path}'{origin_flag} -d '{{\"event_type\":\"page\"}}'")
     print("  .venv/bin/eventguard tail accepted-events     (or rejected-events, audit-log)")
     print("  .venv/bin/eventguard keys add mykey --client  (a new key, live on the worker in ms)")
+    print("  .venv/bin/eventguard keys usage               (per key: last used, counts per reason)")
+    print(f"  curl -s {url}/metrics | grep ^eventguard_     (the worker's: /metrics, /ready on "
+          "its web port)")
 
 
 def _write_empty_config() -> Path:
