@@ -57,8 +57,9 @@ def test_a_worker_and_an_ingest_log_only_json_lines(bootstrap: str, tmp_path: Pa
     stack = Stack(tmp_path / "logs", bootstrap, prefix)
     port = free_port()
     try:
+        # A port of its own: the default (6066) may be taken by a worker already running.
         worker = eventguard(stack, "worker", "worker", "--config", str(config),
-                            "--log-format", "json", "-l", "info")
+                            "--web-port", str(free_port()), "--log-format", "json", "-l", "info")
         ingest = eventguard(stack, "ingest", "ingest", "--config", str(config),
                             "--port", str(port), "--log-format", "json")
         wait_http(f"http://127.0.0.1:{port}/health", ingest)

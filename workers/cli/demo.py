@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,9 @@ def run(config_arg: str | None, port: int, wait: bool = True) -> int:
         bootstrap = broker.start().bootstrap
         print(f"Kafka: {bootstrap}  (log {broker.log_file()})")
     stack = Stack(cache_dir() / "logs", bootstrap, conf.topic_prefix)
+    # `timeout`, a supervisor or `kill` stop us with SIGTERM: stop the ingest and the
+    # worker as Ctrl-C does, instead of leaving them running on the ports.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         asyncio.run(topics.apply(bootstrap, topics.load_specs(), conf.topic_prefix,
                                  conf.replication_factor, conf.min_insync_replicas))
@@ -65,6 +69,10 @@ def run(config_arg: str | None, port: int, wait: bool = True) -> int:
             print("Stopping Kafka...")
             broker.stop()
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 async def _demo(conf: settings.Settings, bootstrap: str, url: str, wait: bool) -> None:
