@@ -20,7 +20,7 @@ from workers.keys.vault import Unsealer
 
 config = settings.load()
 try:
-    _bootstrap = kafka_address.bootstrap(config)
+    bootstrap = kafka_address.bootstrap(config)
 except kafka_address.NoBroker as exc:
     raise SystemExit(f"eventguard: {exc}") from None
 
@@ -28,7 +28,7 @@ except kafka_address.NoBroker as exc:
 # shared with the bare Faust baseline of `eventguard bench pipeline`.
 # Faust's autodiscovery imports every module under `origin` too: with the whole `workers`
 # package the worker loaded the ingest, the command line and the dev stack.
-app = build(config, _bootstrap, config.app_id, autodiscover=["workers.agents"],
+app = build(config, bootstrap, config.app_id, autodiscover=["workers.agents"],
             origin="workers.agents", GlobalTable=KeyTable)
 
 

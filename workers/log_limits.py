@@ -65,7 +65,7 @@ class RateLimit(logging.Filter):
         if last is not None and last[1]:
             record.msg = (f"{record.getMessage()} ({last[1]} more like this in the last "
                           f"{now - last[0]:.0f}s)")
-            record.args = None
+            record.args = ()  # not None: mode's formatter would make it (None,)
         return True
 
 

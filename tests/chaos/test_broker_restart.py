@@ -229,4 +229,7 @@ def test_ingest_and_worker_survive_a_broker_restart(chaos: Chaos, how: str) -> N
     # The worker has more clients (Faust's consumer and producer, the
     # nonce follower), each logging every failed attempt without the rate limit.
     assert worker_aiokafka < 400, f"{worker_aiokafka} aiokafka lines in {chaos.worker.log}"
+    # A line the rate limit rewrote once failed to format in the worker (mode's formatter).
+    for log in (chaos.ingest.log, chaos.worker.log):
+        assert "--- Logging error ---" not in log.read_text(errors="replace"), log
     assert chaos.worker.alive(), chaos.worker.tail()

@@ -39,6 +39,24 @@ def test_one_line_per_kind_per_window_then_the_count() -> None:
                                   "(500 more like this in the last 10s)")
 
 
+def test_the_counted_line_formats_through_fausts_formatter() -> None:
+    """mode's formatter (the worker's) turns args None into (None,); "... %s" % (None,)
+    then raised inside logging, which printed "--- Logging error ---" and a stack."""
+    from mode.utils.logging import ExtensionFormatter
+
+    clock = Clock()
+    limit = RateLimit(every_s=10.0, clock=clock)
+    fetch = "Failed fetch messages from %s: %s"
+    assert limit.filter(record("aiokafka.consumer.fetcher", fetch, 1, "NodeNotReadyError"))
+    assert not limit.filter(record("aiokafka.consumer.fetcher", fetch, 1, "NodeNotReadyError"))
+    clock.now = 11.0
+    counted = record("aiokafka.consumer.fetcher", fetch, 1, "NodeNotReadyError: 100% gone")
+    assert limit.filter(counted)
+    line = ExtensionFormatter(fmt="%(message)s").format(counted)
+    assert line == ("Failed fetch messages from 1: NodeNotReadyError: 100% gone "
+                    "(1 more like this in the last 11s)")
+
+
 def test_other_loggers_pass_untouched() -> None:
     limit = RateLimit(clock=Clock())
     for _ in range(3):

@@ -15,8 +15,7 @@ from functools import partial
 from typing import Any
 
 from workers.agents import outbox
-from workers.agents.key_view import view
-from workers.app import app, auth_config, keys
+from workers.app import app, auth_config, key_state, keys
 from workers.keys import records
 from workers.keys.apply import validate
 
@@ -29,7 +28,7 @@ async def apply_config(stream: Any) -> None:
         key: bytes = event.message.key or b""
         value: bytes | None = event.message.value
         try:
-            validate(key.decode("utf-8", "replace"), value, view.state.keys)
+            validate(key.decode("utf-8", "replace"), value, key_state.state.keys)
         except records.InvalidRecord as exc:
             # The message names the record key and field, never the secret.
             log.error("auth-config: refused %s", exc)

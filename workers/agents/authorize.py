@@ -11,8 +11,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from workers.agents import nonce_log, outbox
-from workers.agents.key_view import jwks, view
-from workers.app import accepted_events, app, audit_log, config, raw_events, rejected_events
+from workers.agents.jwks_refresh import jwks
+from workers.app import (
+    accepted_events,
+    app,
+    audit_log,
+    config,
+    key_state,
+    raw_events,
+    rejected_events,
+)
 from workers.auth import outputs
 from workers.auth.authorize import decide
 from workers.auth.decision import Decision
@@ -36,7 +44,7 @@ DECISIONS: Decisions | None = Decisions() if config.metrics_enabled else None
 
 @app.agent(raw_events)
 async def authorize(stream: Any) -> None:
-    await view.ready.wait()
+    await key_state.ready.wait()
     await nonce_log.ready.wait()
     # Batches cut Faust's per-event overhead; take_events acks only after the
     # batch was handled, so delivery stays at-least-once. The whole batch's outputs
@@ -102,7 +110,7 @@ def _timestamp(now: float) -> str:
 
 def _decide(request: RawRequest, now: float) -> list[Decision]:
     try:
-        return decide(request, view.state, now)
+        return decide(request, key_state.state, now)
     except Exception as exc:  # a bug must not stall the partition; the event is kept
         log.exception("authorize: decision failed for %s", request.request_id,
                       extra={"request_id": request.request_id})

@@ -16,8 +16,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from workers.agents import outbox
-from workers.agents.key_view import view
-from workers.app import _bootstrap, app, nonces
+from workers.app import app, bootstrap, key_state, nonces
 from workers.auth.signing import WINDOW_S
 
 log = logging.getLogger(__name__)
@@ -27,7 +26,7 @@ ready = asyncio.Event()
 
 def collect(out: outbox.Outputs) -> None:
     """Add the nonces the last decisions used to a batch's outputs (sent before the commit)."""
-    cache = view.state.nonces
+    cache = key_state.state.nonces
     while cache.fresh:
         key, delivery, at = cache.fresh.pop()
         out.add(NONCES, key.encode(), orjson.dumps([delivery, at]))
@@ -35,7 +34,7 @@ def collect(out: outbox.Outputs) -> None:
 
 @app.task
 async def follow_nonces() -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=_bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False, fetch_max_wait_ms=50)
     await consumer.start()
     try:
@@ -66,6 +65,6 @@ async def follow_nonces() -> None:
 def _remember(key: bytes | None, value: bytes | None, now: float) -> None:
     try:
         delivery, at = orjson.loads(value or b"")
-        view.state.nonces.remember((key or b"").decode(), str(delivery), float(at), now)
+        key_state.state.nonces.remember((key or b"").decode(), str(delivery), float(at), now)
     except (ValueError, TypeError):
         log.warning("nonces: skipped a malformed record")

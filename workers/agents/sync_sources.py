@@ -6,8 +6,7 @@ import asyncio
 import logging
 import time
 
-from workers.agents.key_view import view
-from workers.app import app, auth_config, config
+from workers.app import app, auth_config, config, key_state
 from workers.keys.sources import ConfigSource
 from workers.keys.sync import plan
 from workers.keys.vault import Vault
@@ -19,7 +18,7 @@ log = logging.getLogger(__name__)
 async def sync_sources() -> None:
     vault = Vault()
     source = ConfigSource(config.path, vault.seal)
-    await view.ready.wait()
+    await key_state.ready.wait()
     while True:
         if app.is_leader():
             await sync_once(source, vault)
@@ -32,9 +31,9 @@ async def sync_once(source: ConfigSource, vault: Vault) -> None:
     snapshot = await source.poll()
     if snapshot is None:
         return
-    todo = plan(snapshot.source, snapshot.keys, view.state.keys.records(), snapshot.policies,
-                view.state.policies, time.time(), vault.same, snapshot.providers,
-                view.state.providers)
+    todo = plan(snapshot.source, snapshot.keys, key_state.state.keys.records(), snapshot.policies,
+                key_state.state.policies, time.time(), vault.same, snapshot.providers,
+                key_state.state.providers)
     if not todo:
         return
     for key, value in todo.records():

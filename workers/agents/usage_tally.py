@@ -23,8 +23,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError, NoOffsetForPartitionError
 
 from workers.agents import outbox
-from workers.agents.key_view import view
-from workers.app import _bootstrap, app, audit_log, config, usage_deltas
+from workers.app import app, audit_log, bootstrap, config, key_state, usage_deltas
 from workers.usage.summary import SPAN_S
 from workers.usage.tally import Tally
 
@@ -51,10 +50,10 @@ class _Batches(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 async def tally_usage() -> None:
-    await view.ready.wait()  # before it, every key id would count as unknown
+    await key_state.ready.wait()  # before it, every key id would count as unknown
     batches = _Batches()
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=_bootstrap, group_id=GROUP, enable_auto_commit=False,
+        bootstrap_servers=bootstrap, group_id=GROUP, enable_auto_commit=False,
         auto_offset_reset="none", fetch_max_wait_ms=FETCH_WAIT_MS,
         fetch_min_bytes=FETCH_MIN_BYTES, session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000)
@@ -93,7 +92,7 @@ async def _start_an_hour_back(consumer: AIOKafkaConsumer, tp: TopicPartition) ->
 
 async def _count(consumer: AIOKafkaConsumer, got: dict[TopicPartition, list[Any]]) -> None:
     try:
-        tally = Tally(lambda key_id: view.state.keys.get(key_id) is not None)
+        tally = Tally(lambda key_id: key_state.state.keys.get(key_id) is not None)
         for records in got.values():
             for record in records:
                 tally.add(record.value, record.timestamp)

@@ -14,8 +14,8 @@ from prometheus_client.registry import CollectorRegistry
 
 from workers.agents import nonce_log
 from workers.agents.authorize import DECISIONS
-from workers.agents.key_view import jwks, view
-from workers.app import app, config
+from workers.agents.jwks_refresh import jwks
+from workers.app import app, config, key_state
 from workers.keys.table import changelog_topic
 from workers.metrics import exposition
 from workers.metrics.readiness import Readiness
@@ -26,7 +26,7 @@ CHANGELOG = TP(changelog_topic(config.app_id), 0)
 
 def readiness() -> Readiness:
     return Readiness(partitions_assigned=bool(_assignment()) and not app.rebalancing,
-                     key_table_loaded=view.ready.is_set(),
+                     key_table_loaded=key_state.ready.is_set(),
                      nonces_caught_up=nonce_log.ready.is_set())
 
 
@@ -49,16 +49,17 @@ class _Probe:
     """The worker's state for /metrics; read at scrape time only."""
 
     def keys(self) -> int:
-        return len(view.state.keys)
+        return len(key_state.state.keys)
 
     def nonces(self) -> int:
-        return len(view.state.nonces)
+        return len(key_state.state.nonces)
 
     def ready(self) -> bool:
         return readiness().problem is None
 
     def key_table_lag(self) -> int | None:
-        return changelog_lag(_highwater(CHANGELOG), view.applied_offset, view.ready.is_set())
+        return changelog_lag(_highwater(CHANGELOG), key_state.applied_offset,
+                             key_state.ready.is_set())
 
     def jwks_fetches(self) -> dict[str, int]:
         return dict(jwks.fetches)
