@@ -28,6 +28,7 @@ import yaml
 from aiokafka import AIOKafkaConsumer
 
 from workers import topics
+from workers.bench.follow import start_at_end
 from workers.bench.loadgen import EVENT
 from workers.devstack.processes import Proc, Stack, free_port
 from workers.paths import cache_dir
@@ -47,8 +48,7 @@ class AuditTimes:
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self.consumer.start()
-        await self.consumer.seek_to_end()
+        await start_at_end(self.consumer)
         self.task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:

@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from workers import topics
 from workers.auth import secrets as digests
 from workers.auth.keys import KeyRecord, SecretRef
+from workers.bench.follow import start_at_end
 from workers.devstack.processes import Stack
 from workers.keys import records
 from workers.paths import cache_dir
@@ -49,8 +50,7 @@ class Audit:
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self.consumer.start()
-        await self.consumer.seek_to_end()
+        await start_at_end(self.consumer)
         self.task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
