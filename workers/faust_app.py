@@ -10,7 +10,7 @@ from typing import Any
 
 import faust
 
-from workers import kafka_address, log_format
+from workers import kafka_address, log_format, log_limits
 from workers.kafka import unreadable
 from workers.kafka.eager_drain import EagerDrain
 from workers.kafka.lean_monitor import LeanMonitor
@@ -91,6 +91,7 @@ def raw_topic(app: faust.App, name: str) -> faust.TopicT:
 def build(config: Settings, bootstrap: str, app_id: str, **extra: Any) -> faust.App:
     """A Faust app with eventguard's settings; `extra` adds app arguments (autodiscover...)."""
     unreadable.install()  # before Faust builds its consumers
+    log_limits.limit_own_loggers()
     logs = log_format.chosen()
     if logs == log_format.JSON:
         log_format.everything_through_logging()

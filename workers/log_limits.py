@@ -6,7 +6,7 @@ Two logging filters, installed by the ingest and the worker (`install`):
   template) every `every_s` seconds and counts the rest; the next line of that
   kind that passes says how many were left out. aiokafka logs every failed
   connection and metadata attempt, many per second per client while the broker
-  is away.
+  is away; the worker logs each garbage record it skips on its side topics.
 - `BadRequestLines` turns aiohttp's traceback for a request it could not parse
   (a header line too long, a broken Content-Length, a body that is not what its
   Content-Encoding says) into one short line: it is the client's mistake, and
@@ -22,7 +22,11 @@ from collections.abc import Callable
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-RATE_LIMITED = ("aiokafka", "aiohttp.server")
+# The worker's own lines about records it skips on the topics anyone can write to (one
+# line per record: a flood of garbage would flood the log), and the clients' noise.
+SKIPPED_RECORDS = ("workers.kafka.unreadable", "workers.keys.table",
+                   "workers.agents.nonce_log", "workers.agents.usage")
+RATE_LIMITED = ("aiokafka", "aiohttp.server", *SKIPPED_RECORDS)
 EVERY_S = 10.0
 MAX_KINDS = 1000  # message kinds remembered; templates are few, so this is only a guard
 
@@ -115,6 +119,16 @@ def install(root: logging.Logger | None = None) -> None:
     server = logging.getLogger("aiohttp.server")
     if not any(isinstance(f, BadRequestLines) for f in server.filters):
         server.addFilter(BadRequestLines())
+
+
+def limit_own_loggers(names: tuple[str, ...] = SKIPPED_RECORDS) -> None:
+    """Rate-limit the worker's skipped-record lines from the start: a filter on the logger
+    a record is logged on applies before any handler, so it holds while Faust recovers a
+    table (before `install` can run: Faust replaces the root's handlers when it starts)."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RateLimit) for f in logger.filters):
+            logger.addFilter(RateLimit(names))
 
 
 def uninstall(root: logging.Logger | None = None) -> None:

@@ -89,6 +89,17 @@ def test_tail_prints_json_lines(env: Env) -> None:
     assert line["value"]["event_type"] == "tailed" and line["key"] == body["request_id"]
 
 
+def test_tail_of_a_missing_topic_says_so_in_one_line(env: Env) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "tail", "no-such-topic", "--config",
+         str(env.config)], capture_output=True, text=True, timeout=120, env=_env(env))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"eventguard: no topic {env.prefix}no-such-topic on {env.bootstrap}; `eventguard "
+        "topics apply` creates eventguard's topics (with the prefix of "
+        "EVENTGUARD_TOPIC_PREFIX)"]
+
+
 def test_ingest_answers_503_while_kafka_is_unreachable(env: Env, tmp_path: Path) -> None:
     stack = Stack(tmp_path, f"127.0.0.1:{free_port()}")  # nothing listens there
     port = free_port()

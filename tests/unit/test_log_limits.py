@@ -5,7 +5,13 @@ import logging
 from aiohttp.http_exceptions import ContentEncodingError, LineTooLong
 from aiohttp.web_protocol import RequestPayloadError
 
-from workers.log_limits import BadRequestLines, RateLimit, install, uninstall
+from workers.log_limits import (
+    BadRequestLines,
+    RateLimit,
+    install,
+    limit_own_loggers,
+    uninstall,
+)
 
 
 class Clock:
@@ -55,6 +61,29 @@ def test_the_counted_line_formats_through_fausts_formatter() -> None:
     line = ExtensionFormatter(fmt="%(message)s").format(counted)
     assert line == ("Failed fetch messages from 1: NodeNotReadyError: 100% gone "
                     "(1 more like this in the last 11s)")
+
+
+def test_skipped_record_lines_are_limited_on_their_own_logger() -> None:
+    """Before any handler exists: Faust's table recovery logs before `install` can run."""
+    logger = logging.getLogger("workers.keys.table")
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    handler = Keep()
+    logger.addHandler(handler)
+    try:
+        limit_own_loggers()
+        limit_own_loggers()  # idempotent
+        for n in range(300):
+            logger.warning("key table: skipped a record: %s", f"key/g{n}")
+    finally:
+        logger.removeHandler(handler)
+        for f in list(logger.filters):
+            logger.removeFilter(f)
+    assert seen == ["key table: skipped a record: key/g0"]
 
 
 def test_other_loggers_pass_untouched() -> None:

@@ -32,13 +32,18 @@ DELTAS = usage_deltas.get_topic_name()
 COUNTS = usage_counts.table
 WINDOW = cast(WindowT, COUNTS.window)
 PEER_TIMEOUT_S = 5.0
+MAX_KEY_ID = 1024  # a longer table key is garbage on the deltas topic, not a key id
 
 
 async def count_usage(stream: Any) -> None:
     # One event at a time: Faust writes a table's changelog to the partition of the event
     # being processed, which take_events does not set.
     async for event in stream.events():
-        apply_delta(event.message.key, event.message.value, time.time())
+        try:
+            apply_delta(event.message.key, event.message.value, time.time())
+        except Exception as exc:  # a record nobody foresaw must not stop the counting
+            log.error("usage: skipped a record on %s (%s)", DELTAS, type(exc).__name__,
+                      exc_info=True)
 
 
 def apply_delta(raw_key: bytes | None, value: bytes | None, now: float) -> None:
@@ -47,7 +52,7 @@ def apply_delta(raw_key: bytes | None, value: bytes | None, now: float) -> None:
         key = orjson.loads(raw_key or b"")
     except orjson.JSONDecodeError:
         key = None
-    if delta is None or not isinstance(key, str):
+    if delta is None or not isinstance(key, str) or len(key) > MAX_KEY_ID:
         log.warning("usage: skipped a record on %s that is not a usage delta", DELTAS)
         return
     if delta["start"] >= now - summary.SPAN_S - summary.WINDOW_S:  # else already expired

@@ -17,6 +17,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from workers.kafka import unreadable
+
 OUTPUT_TOPICS = ("accepted-events", "rejected-events", "audit-log")
 
 
@@ -36,6 +38,7 @@ class Collector:
         self._changed = asyncio.Condition()
 
     async def __aenter__(self) -> Collector:
+        unreadable.install()  # a record aiokafka cannot parse would end the reading
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
                                     enable_auto_commit=False, fetch_max_wait_ms=50)
         await consumer.start()
@@ -67,7 +70,10 @@ class Collector:
             batches = await self._consumer.getmany(timeout_ms=200, max_records=5000)
             for tp, msgs in batches.items():
                 for msg in msgs:
-                    value = orjson.loads(msg.value) if msg.value else None
+                    try:
+                        value = orjson.loads(msg.value) if msg.value else None
+                    except orjson.JSONDecodeError:
+                        value = None  # not ours (anyone can write to audit-log): kept in raw
                     rid = value.get("request_id") if isinstance(value, dict) else None
                     self.by_id[str(rid)][tp.topic[len(self.prefix):]].append(value)
                     self.raw.append(msg)

@@ -9,26 +9,48 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from workers.kafka import unreadable
+
 
 def as_json(msg: Any) -> bytes:
+    """One JSON line per record, whatever the record holds: a value that is not JSON is
+    printed as text."""
+    text = msg.value.decode("utf-8", "replace") if msg.value is not None else None
     try:
         value: Any = orjson.loads(msg.value) if msg.value is not None else None
     except orjson.JSONDecodeError:
-        value = msg.value.decode("utf-8", "replace")
-    return orjson.dumps({
+        value = text
+    line = {
         "topic": msg.topic, "partition": msg.partition, "offset": msg.offset,
         "key": msg.key.decode("utf-8", "replace") if msg.key else None,
-        "headers": {k: v.decode("utf-8", "replace") for k, v in (msg.headers or ())},
+        "headers": {k: v.decode("utf-8", "replace") if v is not None else None
+                    for k, v in (msg.headers or ())},
         "value": value,
-    })
+    }
+    try:
+        return orjson.dumps(line)
+    except TypeError:  # JSON orjson reads but does not write: nested past 254 levels
+        return orjson.dumps({**line, "value": text})
 
 
 async def tail(bootstrap: str, topic: str, from_beginning: bool, limit: int, idle_s: float) -> int:
+    # A record aiokafka cannot parse (a header name that is not UTF-8) is printed as a
+    # placeholder with an `x-eventguard-unreadable` header, instead of ending the command.
+    unreadable.install()
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None,
+        bootstrap_servers=bootstrap, group_id=None,
         auto_offset_reset="earliest" if from_beginning else "latest",
     )
     await consumer.start()
+    # Asked first: subscribed to a missing topic, aiokafka logs an error every 0.1 s for
+    # its 40 s request timeout before it gives up.
+    if topic not in await consumer.topics():
+        await consumer.stop()
+        print(f"eventguard: no topic {topic} on {bootstrap}; `eventguard topics apply` "
+              "creates eventguard's topics (with the prefix of EVENTGUARD_TOPIC_PREFIX)",
+              file=sys.stderr)
+        return 2
+    consumer.subscribe([topic])
     seen = 0
     last = time.monotonic()
     try:

@@ -18,6 +18,14 @@ import orjson
 UNKNOWN = "(unknown)"
 MINUTE_CHARS = len("2026-11-27T11:00")
 MAX_REASON = 64  # reason codes are short; a longer string is not one of ours
+# Anyone who can write to the deltas topic can write any number. Faust writes the table's
+# changelog with orjson, which refuses integers past 64 bits: a delta of 2**64 - 1 added to
+# another one crashed the usage agent on every restart. One delta is at most one worker's
+# decisions of a minute; a total stops growing at 2**53, which every JSON reader still
+# reads exactly (a dashboard's JavaScript too).
+MAX_DELTA = 10**9
+MAX_TOTAL = 2**53
+MAX_REASONS = 64  # reasons in one delta; we have about 30
 
 
 def bucket(key_id: object, known: Callable[[str], bool]) -> str:
@@ -109,7 +117,9 @@ def parse_delta(value: bytes | None) -> dict[str, Any] | None:
     except ValueError:
         return None
     counts = delta["counts"]
-    if not all(isinstance(k, str) and type(v) is int and v > 0 for k, v in counts.items()):
+    if len(counts) > MAX_REASONS or not all(
+            isinstance(k, str) and len(k) <= MAX_REASON and type(v) is int and 0 < v <= MAX_DELTA
+            for k, v in counts.items()):
         return None
     return delta
 
@@ -117,7 +127,7 @@ def parse_delta(value: bytes | None) -> dict[str, Any] | None:
 def add_counts(old: dict[str, int] | None, more: dict[str, int]) -> dict[str, int]:
     merged = dict(old or {})
     for reason, n in more.items():
-        merged[reason] = merged.get(reason, 0) + n
+        merged[reason] = min(merged.get(reason, 0) + n, MAX_TOTAL)
     return merged
 
 

@@ -92,8 +92,19 @@ def test_parse_delta_takes_only_what_tally_writes() -> None:
                 orjson.dumps({"minute": "2026-13-27T11:00", "counts": {"ok": 1}}),
                 orjson.dumps({"minute": "2026-11-27T11:00", "counts": {"ok": -1}}),
                 orjson.dumps({"minute": "2026-11-27T11:00", "counts": {"ok": True}}),
-                orjson.dumps({"minute": 5, "counts": {"ok": 1}})):
+                orjson.dumps({"minute": 5, "counts": {"ok": 1}}),
+                # Counts no worker writes in a minute, reasons that are not ours.
+                orjson.dumps({"minute": "2026-11-27T11:00", "counts": {"ok": 2**64 - 1}}),
+                orjson.dumps({"minute": "2026-11-27T11:00", "counts": {"x" * 65: 1}}),
+                orjson.dumps({"minute": "2026-11-27T11:00",
+                              "counts": {f"r{n}": 1 for n in range(65)}})):
         assert parse_delta(bad) is None, bad
+
+
+def test_a_total_stops_at_2_to_the_53_so_the_changelog_can_always_write_it() -> None:
+    total = add_counts({"ok": 2**53 - 5}, {"ok": 10**9})
+    assert total == {"ok": 2**53}
+    assert orjson.loads(orjson.dumps(add_counts(total, {"ok": 10**9}))) == {"ok": 2**53}
 
 
 def test_merging_counts_and_last_times() -> None:
