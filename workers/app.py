@@ -15,6 +15,7 @@ from workers import kafka_address, settings
 from workers.auth.state import AuthState
 from workers.faust_app import build, raw_topic
 from workers.kafka import eager_drain
+from workers.kafka.lenient_tables import LenientTable
 from workers.keys.table import NAME, KeyState, KeyTable
 from workers.keys.vault import Unsealer
 
@@ -29,7 +30,7 @@ except kafka_address.NoBroker as exc:
 # Faust's autodiscovery imports every module under `origin` too: with the whole `workers`
 # package the worker loaded the ingest, the command line and the dev stack.
 app = build(config, bootstrap, config.app_id, autodiscover=["workers.agents"],
-            origin="workers.agents", GlobalTable=KeyTable)
+            origin="workers.agents", GlobalTable=KeyTable, Table=LenientTable)
 
 
 def _topic(name: str) -> faust.TopicT:

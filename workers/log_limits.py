@@ -24,7 +24,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 # The worker's own lines about records it skips on the topics anyone can write to (one
 # line per record: a flood of garbage would flood the log), and the clients' noise.
-SKIPPED_RECORDS = ("workers.kafka.unreadable", "workers.keys.table",
+SKIPPED_RECORDS = ("workers.kafka.unreadable", "workers.kafka.lenient_tables", "workers.keys.table",
                    "workers.agents.nonce_log", "workers.agents.usage")
 RATE_LIMITED = ("aiokafka", "aiohttp.server", *SKIPPED_RECORDS)
 EVERY_S = 10.0

@@ -1,11 +1,12 @@
 """Garbage on every topic the worker reads besides raw-events (test_raw_events_fuzz.py).
 
-auth-config, the key table's changelog, nonces, the usage deltas and audit-log (which
-the usage tally reads) can all be written by anyone with access to the cluster: kcat,
-a buggy tool, a half-finished migration. Each gets a few hundred broken records: random
-bytes, tombstones without a key, keys that are not UTF-8, JSON of the wrong shape,
-records that look right with fields of the wrong type, 900 KiB values, header names
-that are not UTF-8 (aiokafka cannot parse those), and counts past 64 bits.
+auth-config, the changelogs of the key table and the usage tables, nonces, the usage
+deltas and audit-log (which the usage tally reads) can all be written by anyone with
+access to the cluster: kcat, a buggy tool, a half-finished migration. Each gets 300
+broken records: random bytes, empty keys, keys that are not UTF-8 or cannot be a table
+key, JSON of the wrong shape, records that look right with fields of the wrong type,
+900 KiB values, header names that are not UTF-8 (aiokafka cannot parse those), and
+counts past 64 bits.
 
 After that the worker must still be alive and ready, still take key changes, still
 refuse a replayed signature, and still count usage; and a restart, which recovers the
@@ -45,6 +46,7 @@ SEED = 11
 CHANGE_S = 30.0  # a key change after the garbage is decided with it within this
 APP = "eventguard"
 TOPICS = ("auth-config", f"{APP}-keys-changelog", "nonces", f"{APP}-usage-deltas",
+          f"{APP}-usage-changelog", f"{APP}-usage-last-changelog",
           "audit-log")
 ACCESS_KEY, ACCESS_SECRET = "AK-side", "side-access-secret-0123456789abcdef"
 
@@ -77,6 +79,8 @@ def _shapes(rng: random.Random) -> list[Callable[[int], Record]]:
         (b"r2", {"request_id": "r2", "key_id": "load", "reason": "x" * 10000, "ts": 123}),
         (b"r3", {"key_id": "load", "reason": "ok", "decision": "accepted",
                  "ts": "9999-99-99T99:99:99Z"}),
+        (b'{"a": 1}', {"minute": _minute(), "counts": {"ok": 1}}),  # keys a table cannot
+        (b'[["x"], [1, [2]]]', {"last_accepted": 5}),                 # hold (unhashable)
         (b"n1", ["delivery", "not a time"]),
         (b"n2", ["delivery", 1e300, "third"]),
     ]

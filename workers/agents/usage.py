@@ -57,20 +57,33 @@ def apply_delta(raw_key: bytes | None, value: bytes | None, now: float) -> None:
         return
     if delta["start"] >= now - summary.SPAN_S - summary.WINDOW_S:  # else already expired
         window = (key, WINDOW.current(delta["start"]))
-        COUNTS[window] = add_counts(COUNTS.data.get(window), delta["counts"])
-    last = later_times(usage_last.data.get(key), delta)
+        COUNTS[window] = add_counts(_dict(COUNTS.data.get(window)), delta["counts"])
+    last = later_times(_dict(usage_last.data.get(key)), delta)
     if last is not None:
         usage_last[key] = last
 
 
+def _dict(value: Any) -> dict[str, Any] | None:
+    # The changelogs can hold anything someone wrote to them: a value that is not a dict
+    # is not one of ours, and counting starts again from nothing.
+    return value if isinstance(value, dict) else None
+
+
+def _window_key(key: Any) -> bool:
+    """Whether a table key is (key id, (start, end)), as the agent writes them."""
+    return (isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], str)
+            and isinstance(key[1], tuple) and len(key[1]) == 2
+            and all(isinstance(t, int | float) for t in key[1]))
+
+
 async def forget_old_windows() -> None:
-    """Drop windows past the hour from this worker's copy.
+    """Drop windows past the hour from this worker's copy, and keys that are no windows.
 
     Faust expires only the windows this worker wrote itself: those it recovered from the
     changelog or follows as a standby replica would stay in memory for good."""
     cutoff = time.time() - summary.SPAN_S - summary.WINDOW_S
     store = COUNTS.data
-    for key in [k for k in list(store.keys()) if k[1][0] < cutoff]:
+    for key in [k for k in list(store.keys()) if not _window_key(k) or k[1][0] < cutoff]:
         store.pop(key, None)
         getattr(store, "_key_partition", {}).pop(key, None)
 
@@ -119,7 +132,7 @@ def _ident(url: URL) -> tuple[str, int]:
 
 def local_overview(now: float) -> list[dict[str, Any]]:
     keys = {k for k in list(usage_last.data.keys()) if isinstance(k, str)}
-    keys.update(k[0] for k in list(COUNTS.data.keys()))
+    keys.update(k[0] for k in list(COUNTS.data.keys()) if _window_key(k))
     return summary.overview(local_summary(k, now) for k in keys if _owned(k))
 
 
