@@ -11,7 +11,7 @@ from typing import Any
 import faust
 
 from workers import kafka_address, log_format, log_limits
-from workers.kafka import unreadable
+from workers.kafka import metadata_backoff, unreadable
 from workers.kafka.eager_drain import EagerDrain
 from workers.kafka.lean_monitor import LeanMonitor
 from workers.kafka.quiet_recovery import QuietTableManager
@@ -92,6 +92,7 @@ def build(config: Settings, bootstrap: str, app_id: str, **extra: Any) -> faust.
     """A Faust app with eventguard's settings; `extra` adds app arguments (autodiscover...)."""
     unreadable.install()  # before Faust builds its consumers
     log_limits.limit_own_loggers()
+    metadata_backoff.install()  # no refresh loop without a pause while the broker is away
     logs = log_format.chosen()
     if logs == log_format.JSON:
         log_format.everything_through_logging()
