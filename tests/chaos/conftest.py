@@ -175,6 +175,7 @@ def chaos_stack(chaos_bootstrap: str, request: pytest.FixtureRequest,
         yield cs
     finally:
         stack.stop()
+        asyncio.run(topics.delete_prefixed(chaos_bootstrap, prefix))  # keep the broker lean
 
 
 def vm_rss_kb(pid: int) -> int:
