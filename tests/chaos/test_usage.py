@@ -34,7 +34,7 @@ import pytest
 import yaml
 
 from tests.chaos.conftest import ChaosStack
-from tests.chaos.load import Load, Tracker, drain
+from tests.chaos.load import Load, LoadResult, Tracker, drain
 from workers.cli.decisions import Collector
 from workers.devstack.processes import Proc, free_port
 from workers.usage import client as usage_client
@@ -156,6 +156,17 @@ def show(label: str, want: Truth, got: Truth) -> None:
               f"usage {sum(g.values()):>5}{'' if w == g else ' ' + str(g) + ' DIFFERS'}")
 
 
+async def step_done(col: Collector, result: LoadResult, url: str, step: str, via: str
+                    ) -> tuple[Truth, Truth]:
+    """After a step's load: every 200 decided, then usage at `url` settled; shown."""
+    await drain(col, result.ok, 60)
+    took, want, got = await settled(col, url)
+    print(f"[usage] {step}: {result.summary()}; usage matched {took:.1f}s after the last "
+          "decision")
+    show(f"{step.split(',')[0]}{via}", want, got)
+    return want, got
+
+
 def decided_by(tracker: Tracker, proc: Proc, since: float) -> bool:
     tracker.poll()
     return any(w.endswith(f":{proc.popen.pid}") and t > since
@@ -191,11 +202,7 @@ def test_usage_counts_match_audit_log_across_join_and_sigterm(chaos_stack: Chaos
 
             # 1. worker-a alone.
             one = await Load(cs, RATE).run(6.0)
-            await drain(col, one.ok, 60)
-            took, want, got = await settled(col, a.url)
-            print(f"[usage] step 1, worker-a alone: {one.summary()}; usage matched "
-                  f"{took:.1f}s after the last decision")
-            show("step 1", want, got)
+            want, got = await step_done(col, one, a.url, "step 1, worker-a alone", "")
             assert got == want
             assert set(want) == {"load", "web", UNKNOWN}
 
@@ -217,11 +224,8 @@ def test_usage_counts_match_audit_log_across_join_and_sigterm(chaos_stack: Chaos
                 stop.set()
 
             two, _ = await asyncio.gather(load.run(180.0, stop), join())
-            await drain(col, two.ok, 60)
-            took, want, got = await settled(col, a.url)
-            print(f"[usage] step 2, worker-b joined: {two.summary()}; usage matched "
-                  f"{took:.1f}s after the last decision")
-            show("step 2 via worker-a", want, got)
+            want, got = await step_done(col, two, a.url, "step 2, worker-b joined",
+                                        " via worker-a")
             assert got == want
             assert await per_key(b[0].url, sorted(want)) == want, "worker-b answers otherwise"
             assert await overview(a.url) == want
@@ -255,11 +259,8 @@ def test_usage_counts_match_audit_log_across_join_and_sigterm(chaos_stack: Chaos
                 stop.set()
 
             three, _ = await asyncio.gather(load.run(180.0, stop), leave())
-            await drain(col, three.ok, 60)
-            took, want, got = await settled(col, b[0].url)
-            print(f"[usage] step 3, worker-a left: {three.summary()}; usage matched "
-                  f"{took:.1f}s after the last decision")
-            show("step 3 via worker-b", want, got)
+            want, got = await step_done(col, three, b[0].url, "step 3, worker-a left",
+                                        " via worker-b")
             dup = duplicates(col)
             total = sum(sum(c.values()) for c in want.values())
             print(f"[usage] audit-log: {total} decisions, {dup} of them repeated decisions; "
