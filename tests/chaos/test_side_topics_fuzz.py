@@ -36,7 +36,7 @@ from aiokafka.producer import producer as producer_module
 from aiokafka.record import default_records
 
 from tests.chaos.conftest import ChaosStack
-from tests.integration.conftest import write_config
+from tests.integration.conftest import publish_config, write_config
 from workers import client
 from workers.auth import secrets
 from workers.devstack.processes import Proc
@@ -143,14 +143,7 @@ def _tail_audit_log(cs: ChaosStack) -> list[dict[str, Any]]:
 
 
 async def _publish(cs: ChaosStack, key: str, value: dict[str, object] | None) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=cs.bootstrap, acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(cs.prefix + "auth-config",
-                                     orjson.dumps(value) if value is not None else None,
-                                     key=key.encode())
-    finally:
-        await producer.stop()
+    await publish_config(cs.bootstrap, cs.prefix, key, value)
 
 
 async def _reason(cs: ChaosStack, session: aiohttp.ClientSession, headers: dict[str, str],

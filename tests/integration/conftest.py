@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import orjson
 import pytest
 import yaml
+from aiokafka import AIOKafkaProducer
 
 from workers import topics
 from workers.cli.decisions import OUTPUT_TOPICS, Collector
@@ -74,6 +76,19 @@ def bootstrap() -> Iterator[str]:
         asyncio.run(topics.delete_prefixed(address, PREFIX.rstrip(".")))
     if started:
         broker.stop()
+
+
+async def publish_config(bootstrap: str, prefix: str, key: str,
+                         value: dict[str, object] | None) -> None:
+    """Write one auth-config record (a tombstone for None), as any producer may."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(prefix + "auth-config",
+                                     orjson.dumps(value) if value is not None else None,
+                                     key=key.encode())
+    finally:
+        await producer.stop()
 
 
 def write_config(path: Path, keys: list[dict[str, object]], **extra: object) -> Path:

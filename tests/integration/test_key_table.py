@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-import orjson
-from aiokafka import AIOKafkaProducer
-
-from tests.integration.conftest import Env
+from tests.integration.conftest import Env, publish_config
 from workers.auth import secrets
 
 
 async def publish(env: Env, key: str, value: dict[str, object] | None) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=env.bootstrap, acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(env.prefix + "auth-config",
-                                     orjson.dumps(value) if value is not None else None,
-                                     key=key.encode())
-    finally:
-        await producer.stop()
+    await publish_config(env.bootstrap, env.prefix, key, value)
 
 
 def decide_until(env: Env, secret: str, want: str, attempts: int = 40) -> list[str]:
