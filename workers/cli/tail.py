@@ -15,11 +15,10 @@ from workers.kafka import unreadable
 def as_json(msg: Any) -> bytes:
     """One JSON line per record, whatever the record holds: a value that is not JSON is
     printed as text."""
-    text = msg.value.decode("utf-8", "replace") if msg.value is not None else None
     try:
         value: Any = orjson.loads(msg.value) if msg.value is not None else None
     except orjson.JSONDecodeError:
-        value = text
+        value = _text(msg)
     line = {
         "topic": msg.topic, "partition": msg.partition, "offset": msg.offset,
         "key": msg.key.decode("utf-8", "replace") if msg.key else None,
@@ -30,7 +29,11 @@ def as_json(msg: Any) -> bytes:
     try:
         return orjson.dumps(line)
     except TypeError:  # JSON orjson reads but does not write: nested past 254 levels
-        return orjson.dumps({**line, "value": text})
+        return orjson.dumps({**line, "value": _text(msg)})
+
+
+def _text(msg: Any) -> str | None:
+    return msg.value.decode("utf-8", "replace") if msg.value is not None else None
 
 
 async def tail(bootstrap: str, topic: str, from_beginning: bool, limit: int, idle_s: float) -> int:
