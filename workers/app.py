@@ -16,7 +16,7 @@ from workers.auth.state import AuthState
 from workers.faust_app import build, raw_topic
 from workers.kafka import eager_drain
 from workers.kafka.lenient_tables import LenientTable
-from workers.keys.table import NAME, KeyState, KeyTable
+from workers.keys.table import NAME, KeyState, KeyTable, changelog_topic
 from workers.keys.vault import Unsealer
 
 config = settings.load()
@@ -45,15 +45,16 @@ audit_log = _topic("audit-log")
 auth_config = _topic("auth-config")
 nonces = _topic("nonces")  # nonces of signed requests (workers/agents/nonce_log.py)
 
-# The key table: every auth-config record apply_config accepted, whole on every worker.
-# With Faust's defaults a worker that does not write it keeps a stale copy; these options
-# keep every worker current (docs/architecture.md, "The key table").
+# The key table: every auth-config record apply_config accepted. Decisions read the
+# AuthState that each worker's KeyFollower builds from the table's changelog, not Faust's
+# copy (docs/architecture.md, "The key table"). The options are the GlobalTable
+# workaround its own source suggests against recovery loops.
 key_state = KeyState(AuthState(max_body_bytes=config.max_body_bytes,
-                               max_batch_events=config.max_batch_events, unseal=Unsealer()))
+                               max_batch_events=config.max_batch_events, unseal=Unsealer()),
+                     changelog_topic(config.app_id))
 keys = cast(KeyTable, app.GlobalTable(
     NAME, partitions=1, default=None, key_type=bytes, value_type=bytes,
     synchronize_all_active_partitions=True, recovery_buffer_size=1,
-    on_changelog_event=key_state.on_changelog_event, on_recover=key_state.on_recover,
     help="key/<id>, policy/<name> and provider/<id> records, as in auth-config"))
 
 # Per-key usage (workers/agents/usage.py): counts per reason in 1-minute windows for the

@@ -50,6 +50,9 @@ async def authorize(stream: Any) -> None:
     # batch was handled, so delivery stays at-least-once. The whole batch's outputs
     # go to the producer together (outbox.send_all), before the events are acked.
     async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
+        # Fail closed: a batch waits while the keys are known to be old; the reader heals
+        # or ends the process within seconds (workers/keys/follower.py).
+        await key_state.current()
         try:
             out = outbox.Outputs()
             for event in batch:

@@ -15,18 +15,15 @@ from prometheus_client.registry import CollectorRegistry
 from workers.agents import nonce_log
 from workers.agents.authorize import DECISIONS
 from workers.agents.jwks_refresh import jwks
-from workers.app import app, config, key_state
-from workers.keys.table import changelog_topic
+from workers.app import app, key_state
 from workers.metrics import exposition
 from workers.metrics.readiness import Readiness
-from workers.metrics.worker import Partition, WorkerCollector, changelog_lag
-
-CHANGELOG = TP(changelog_topic(config.app_id), 0)
+from workers.metrics.worker import Partition, WorkerCollector
 
 
 def readiness() -> Readiness:
     return Readiness(partitions_assigned=bool(_assignment()) and not app.rebalancing,
-                     key_table_loaded=key_state.ready.is_set(),
+                     key_table_problem=key_state.follower.problem(),
                      nonces_caught_up=nonce_log.ready.is_set())
 
 
@@ -58,8 +55,10 @@ class _Probe:
         return readiness().problem is None
 
     def key_table_lag(self) -> int | None:
-        return changelog_lag(_highwater(CHANGELOG), key_state.applied_offset,
-                             key_state.ready.is_set())
+        return key_state.follower.lag
+
+    def key_table_stalls(self) -> int:
+        return key_state.follower.stalls
 
     def jwks_fetches(self) -> dict[str, int]:
         return dict(jwks.fetches)

@@ -1,11 +1,9 @@
 """The key table (a Faust GlobalTable) and the decision state every worker keeps from it.
 
-Faust calls `on_key_set` / `on_key_del` only on the worker that writes, before Kafka has
-the change; it calls `on_changelog_event` on every worker, the writer included, for each
-changelog record it reads, during recovery and after it (the global changelog stays
-assigned and resumed everywhere: docs/architecture.md, "The key table"). So the decision
-state is built from changelog events alone: every worker applies the same records in the
-same order, and never a change that Kafka does not hold.
+`apply_config` writes the table; Faust's consumer is not trusted to read it back, since it
+can drop changelog records for good (workers/keys/follower.py). Each worker builds its
+decision state from its own KeyFollower instead: the same records in the same order on
+every worker, never a change that Kafka does not hold, and never one skipped.
 """
 
 from __future__ import annotations
@@ -19,6 +17,7 @@ import faust
 from workers.auth.state import AuthState
 from workers.keys import records
 from workers.keys.apply import apply
+from workers.keys.follower import KeyFollower
 
 log = logging.getLogger(__name__)
 NAME = "keys"
@@ -53,18 +52,21 @@ class KeyTable(faust.GlobalTable):
 
 
 class KeyState:
-    """The AuthState indexes the decision core reads, kept by the key table's changelog."""
+    """The AuthState indexes the decision core reads, fed by this worker's KeyFollower."""
 
-    def __init__(self, state: AuthState) -> None:
+    def __init__(self, state: AuthState, topic: str) -> None:
         self.state = state
-        # Set after the first recovery: the whole changelog has been applied.
-        self.ready = asyncio.Event()
-        self.applied_offset: int | None = None  # of the last changelog record (metrics)
+        self.follower = KeyFollower(topic, self.on_record)
 
-    async def on_changelog_event(self, event: Any) -> None:
-        message = event.message
-        self.on_record(message.key, message.value)
-        self.applied_offset = message.offset
+    @property
+    def ready(self) -> asyncio.Event:
+        """Set once the whole changelog, up to an end offset the broker reported, is applied."""
+        return self.follower.ready
+
+    async def current(self) -> None:
+        """Return once the keys are current: decisions never use keys known to be old."""
+        if not self.follower.current.is_set():
+            await self.follower.current.wait()
 
     def on_record(self, key: bytes | None, value: bytes | None) -> None:
         record_key = (key or b"").decode("utf-8", "replace")
@@ -73,8 +75,3 @@ class KeyState:
         except records.InvalidRecord as exc:
             # apply_config validated it; only a record written by someone else gets here.
             log.warning("key table: skipped a record: %s", exc)
-
-    async def on_recover(self) -> None:
-        if not self.ready.is_set():
-            log.info("key table: %d keys loaded", len(self.state.keys))
-            self.ready.set()

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Readiness:
     partitions_assigned: bool  # the group gave this worker its assignment, no rebalance running
-    key_table_loaded: bool  # the key table's changelog was read to its end once
+    # Why the key table is not current (workers/keys/freshness.py), or None when it is:
+    # applied up to an end offset the broker reported, and not behind one for a second.
+    key_table_problem: str | None
     nonces_caught_up: bool  # the nonces topic was read to its end once
 
     @property
@@ -16,15 +18,15 @@ class Readiness:
         """Why the worker is not ready (the first thing missing, in start-up order)."""
         if not self.partitions_assigned:
             return "waiting for partitions (joining the group or rebalancing)"
-        if not self.key_table_loaded:
-            return "loading the key table"
+        if self.key_table_problem is not None:
+            return self.key_table_problem
         if not self.nonces_caught_up:
             return "reading the nonces topic"
         return None
 
     def body(self) -> dict[str, object]:
         checks = {"partitions_assigned": self.partitions_assigned,
-                  "key_table_loaded": self.key_table_loaded,
+                  "key_table_current": self.key_table_problem is None,
                   "nonces_caught_up": self.nonces_caught_up}
         problem = self.problem
         if problem is None:

@@ -58,22 +58,10 @@ class WorkerProbe(Protocol):
     def nonces(self) -> int: ...
     def ready(self) -> bool: ...
     def key_table_lag(self) -> int | None: ...
+    def key_table_stalls(self) -> int: ...
     def jwks_fetches(self) -> Mapping[str, int]: ...
     def partitions(self) -> list[Partition]: ...
     def rebalances(self) -> int: ...
-
-
-def changelog_lag(highwater: int | None, applied: int | None, loaded: bool) -> int | None:
-    """Records of the key table's changelog this worker has not applied yet.
-
-    `applied` is the offset of the last record applied. Before any, the whole log is
-    behind while loading, and nothing once loaded (every record was compacted away).
-    """
-    if highwater is None:
-        return None
-    if applied is None:
-        return 0 if loaded else highwater
-    return max(0, highwater - (applied + 1))
 
 
 class WorkerCollector(Collector):
@@ -98,7 +86,12 @@ class WorkerCollector(Collector):
         if lag is not None:
             yield families.gauge(
                 "eventguard_key_table_lag",
-                "Key table changelog records this worker has not applied yet", lag)
+                "Key table changelog records between what this worker applied and the "
+                "end offset the broker last reported", lag)
+        yield families.plain_counter(
+            "eventguard_key_table_stalls",
+            "Times the key table reader was stuck behind its changelog and re-sought",
+            p.key_table_stalls())
         yield families.gauge("eventguard_nonces", "Nonces of signed requests held", p.nonces())
         yield families.gauge("eventguard_worker_ready", "1 when /ready answers 200",
                              1 if p.ready() else 0)

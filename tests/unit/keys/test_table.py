@@ -1,8 +1,6 @@
-"""The decision state kept from the key table's changelog events (workers/keys/table.py)."""
+"""The decision state kept from the key table's changelog records (workers/keys/table.py)."""
 
-import asyncio
 import logging
-from types import SimpleNamespace
 
 import pytest
 
@@ -13,35 +11,27 @@ from workers.keys import records
 from workers.keys.table import KeyState
 
 
-def event(key: bytes, value: bytes | None, offset: int = 0) -> SimpleNamespace:
-    return SimpleNamespace(message=SimpleNamespace(key=key, value=value, offset=offset))
-
-
-def test_changelog_events_add_and_remove_keys_in_order() -> None:
-    ks = KeyState(AuthState())
+def test_changelog_records_add_and_remove_keys_in_order() -> None:
+    ks = KeyState(AuthState(), "app-keys-changelog")
     digest = secrets.digest("s3cret")
     key, value = records.encode_key(KeyRecord("k", server_secrets=(SecretRef(digest),)))
-    assert ks.applied_offset is None
-    asyncio.run(ks.on_changelog_event(event(key, value, offset=7)))
+    ks.on_record(key, value)
     found = ks.state.keys.get("k")
     assert found is not None and found.server_secrets[0].digest == digest
-    asyncio.run(ks.on_changelog_event(event(key, None, offset=8)))
+    ks.on_record(key, None)
     assert ks.state.keys.get("k") is None
-    assert ks.applied_offset == 8  # what /metrics measures the key table's lag from
 
 
 def test_a_record_that_does_not_apply_is_skipped_with_a_warning(
         caplog: pytest.LogCaptureFixture) -> None:
-    ks = KeyState(AuthState())
+    ks = KeyState(AuthState(), "app-keys-changelog")
     with caplog.at_level(logging.WARNING):
-        asyncio.run(ks.on_changelog_event(event(b"nonsense/x", b"{}")))
+        ks.on_record(b"nonsense/x", b"{}")
     assert "key table: skipped a record: nonsense/x: unknown record key" in caplog.text
     assert len(ks.state.keys) == 0
 
 
-def test_ready_once_the_table_was_recovered() -> None:
-    ks = KeyState(AuthState())
+def test_not_ready_and_not_current_before_the_reader_ran() -> None:
+    ks = KeyState(AuthState(), "app-keys-changelog")
     assert not ks.ready.is_set()
-    asyncio.run(ks.on_recover())
-    asyncio.run(ks.on_recover())  # every rebalance recovers again: still ready
-    assert ks.ready.is_set()
+    assert ks.follower.problem() == "loading the key table"

@@ -4,19 +4,22 @@ from workers.metrics.readiness import Readiness
 
 
 def test_ready_only_with_all_three() -> None:
-    ready = Readiness(partitions_assigned=True, key_table_loaded=True, nonces_caught_up=True)
+    ready = Readiness(partitions_assigned=True, key_table_problem=None, nonces_caught_up=True)
     assert ready.problem is None
     assert ready.body() == {"status": "ok", "checks": {
-        "partitions_assigned": True, "key_table_loaded": True, "nonces_caught_up": True}}
+        "partitions_assigned": True, "key_table_current": True, "nonces_caught_up": True}}
 
 
 def test_the_first_missing_step_is_the_reason() -> None:
-    starting = Readiness(partitions_assigned=False, key_table_loaded=False,
+    starting = Readiness(partitions_assigned=False, key_table_problem="loading the key table",
                          nonces_caught_up=False)
     assert starting.problem is not None and starting.problem.startswith("waiting for partitions")
-    loading = Readiness(partitions_assigned=True, key_table_loaded=False, nonces_caught_up=True)
-    assert loading.problem == "loading the key table"
-    body = loading.body()
-    assert body["status"] == "not ready" and body["reason"] == "loading the key table"
-    nonces = Readiness(partitions_assigned=True, key_table_loaded=True, nonces_caught_up=False)
+    behind = "key table 3 records behind its changelog for 1.2 s"
+    stale = Readiness(partitions_assigned=True, key_table_problem=behind, nonces_caught_up=True)
+    assert stale.problem == behind
+    body = stale.body()
+    assert body["status"] == "not ready" and body["reason"] == behind
+    assert body["checks"] == {"partitions_assigned": True, "key_table_current": False,
+                              "nonces_caught_up": True}
+    nonces = Readiness(partitions_assigned=True, key_table_problem=None, nonces_caught_up=False)
     assert nonces.problem == "reading the nonces topic"

@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from tests.unit.metrics.scrape import parse, value
 from workers.auth.decision import Method
 from workers.auth.reasons import Reason
-from workers.metrics.worker import Decisions, Partition, WorkerCollector, changelog_lag
+from workers.metrics.worker import Decisions, Partition, WorkerCollector
 
 
 class Probe:
@@ -24,6 +24,9 @@ class Probe:
 
     def key_table_lag(self) -> int | None:
         return 2
+
+    def key_table_stalls(self) -> int:
+        return 1
 
     def jwks_fetches(self) -> Mapping[str, int]:
         return {"ok": 1, "failed": 4}
@@ -67,6 +70,7 @@ def test_state_read_at_scrape_time() -> None:
     assert value(s, "eventguard_keys") == 3
     assert value(s, "eventguard_nonces") == 7
     assert value(s, "eventguard_key_table_lag") == 2
+    assert value(s, "eventguard_key_table_stalls_total") == 1
     assert value(s, "eventguard_worker_ready") == 0
     assert value(s, "eventguard_jwks_fetches_total", outcome="failed") == 4
     assert value(s, "eventguard_rebalances_total") == 2
@@ -78,11 +82,3 @@ def test_state_read_at_scrape_time() -> None:
                  partition="1") == 50
     probe.ready_now = True
     assert value(parse(scrape(Decisions(), probe)), "eventguard_worker_ready") == 1
-
-
-def test_key_table_lag_counts_changelog_records_not_applied() -> None:
-    assert changelog_lag(highwater=10, applied=9, loaded=True) == 0
-    assert changelog_lag(highwater=10, applied=4, loaded=True) == 5
-    assert changelog_lag(highwater=10, applied=None, loaded=False) == 10  # still loading
-    assert changelog_lag(highwater=10, applied=None, loaded=True) == 0  # all compacted away
-    assert changelog_lag(highwater=None, applied=3, loaded=True) is None  # not fetched yet

@@ -1,0 +1,39 @@
+"""Faults that tests inject into a real worker process, at the place the bug lives.
+
+Python imports `sitecustomize` at start-up from the path; a test puts this folder on
+PYTHONPATH of the process it starts (tests/faults/__init__.py). Without an EG_FAULT_*
+variable this module does nothing.
+
+EG_FAULT_DROP_TOMBSTONE=<record key>: the first batch of fetched records of a key table
+changelog (`*-keys-changelog`) that holds the tombstone of that key is thrown away after
+aiokafka moved the partition's position past it, once per consumer. That is what
+faust-streaming's `Consumer.getmany` does on a flow stop, a generation change or a
+cleared changelog queue (../shared/KAFKA-AND-FAUST-NOTES.md): both the Faust consumer and
+any other reader in the process lose it, exactly as a rebalance at the wrong moment would.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_MARK = os.environ.get("EG_FAULT_DROP_TOMBSTONE", "").encode()
+
+if _MARK:
+    from aiokafka.consumer import fetcher
+
+    _fetched_records = fetcher.Fetcher.fetched_records
+
+    async def _dropping(self, partitions, timeout=0, max_records=None):  # type: ignore[no-untyped-def]
+        got = await _fetched_records(self, partitions, timeout=timeout, max_records=max_records)
+        for tp, records in list(got.items()):
+            if (tp.topic.endswith("-keys-changelog") and not getattr(self, "_eg_dropped", False)
+                    and any(r.key == _MARK and r.value is None for r in records)):
+                self._eg_dropped = True
+                del got[tp]
+                print(f"FAULT: dropped {len(records)} fetched records of {tp.topic} "
+                      f"(offsets {records[0].offset}-{records[-1].offset})",
+                      file=sys.stderr, flush=True)
+        return got
+
+    fetcher.Fetcher.fetched_records = _dropping
