@@ -10,6 +10,10 @@ aiokafka moved the partition's position past it, once per consumer. That is what
 faust-streaming's `Consumer.getmany` does on a flow stop, a generation change or a
 cleared changelog queue (../shared/KAFKA-AND-FAUST-NOTES.md): both the Faust consumer and
 any other reader in the process lose it, exactly as a rebalance at the wrong moment would.
+
+EG_FAULT_DROP_FIRST_FETCH=<topic suffix>: the first batch of fetched records of a topic
+whose name ends with the suffix is thrown away the same way, once per consumer: a table
+recovery that loses its first fetch waits for those records for ever.
 """
 
 from __future__ import annotations
@@ -17,9 +21,18 @@ from __future__ import annotations
 import os
 import sys
 
-_MARK = os.environ.get("EG_FAULT_DROP_TOMBSTONE", "").encode()
+_TOMBSTONE = os.environ.get("EG_FAULT_DROP_TOMBSTONE", "").encode()
+_FIRST_OF = os.environ.get("EG_FAULT_DROP_FIRST_FETCH", "")
 
-if _MARK:
+
+def _drops(topic: str, records: list) -> bool:  # type: ignore[type-arg]
+    if _FIRST_OF:
+        return topic.endswith(_FIRST_OF)
+    return topic.endswith("-keys-changelog") and any(
+        r.key == _TOMBSTONE and r.value is None for r in records)
+
+
+if _TOMBSTONE or _FIRST_OF:
     from aiokafka.consumer import fetcher
 
     _fetched_records = fetcher.Fetcher.fetched_records
@@ -27,8 +40,7 @@ if _MARK:
     async def _dropping(self, partitions, timeout=0, max_records=None):  # type: ignore[no-untyped-def]
         got = await _fetched_records(self, partitions, timeout=timeout, max_records=max_records)
         for tp, records in list(got.items()):
-            if (tp.topic.endswith("-keys-changelog") and not getattr(self, "_eg_dropped", False)
-                    and any(r.key == _MARK and r.value is None for r in records)):
+            if not getattr(self, "_eg_dropped", False) and _drops(tp.topic, records):
                 self._eg_dropped = True
                 del got[tp]
                 print(f"FAULT: dropped {len(records)} fetched records of {tp.topic} "

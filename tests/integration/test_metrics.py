@@ -115,7 +115,7 @@ def test_health_and_ready_on_the_worker_web_port(stackup: Stackup) -> None:
     assert stackup.early, "the worker's /ready was never seen before it was ready"
     status, body, scraped = stackup.early[0]
     assert status == 503 and body["status"] == "not ready" and body["reason"]
-    assert set(body["checks"]) == {"partitions_assigned", "key_table_loaded",
+    assert set(body["checks"]) == {"partitions_assigned", "key_table_current",
                                    "nonces_caught_up"}
     assert value(scraped, "eventguard_worker_ready") == 0
     status, raw = get(stackup.web + "/health")
@@ -183,6 +183,7 @@ def test_counts_move_by_the_right_labels_and_hold_no_secret(stackup: Stackup) ->
     assert (value(worker, count) or 0) - (value(worker_before, count) or 0) == len(sent)
     assert value(worker, "eventguard_keys") == 3
     assert value(worker, "eventguard_key_table_lag") == 0
+    assert value(worker, "eventguard_key_table_stalls_total") == 0
     assert (value(worker, "eventguard_nonces") or 0) >= 1
     assert value(worker, "eventguard_worker_ready") == 1
     assert (value(worker, "eventguard_jwks_fetches_total", outcome="failed") or 0) >= 1

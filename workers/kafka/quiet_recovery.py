@@ -19,11 +19,18 @@ from typing import Any
 
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
+from mode import Service
+
+from workers.kafka import recovery_watchdog
 
 DRAIN_WAIT_S = 5.0  # for changelog records already queued: applied, not cleared
 
 
 class QuietRecovery(Recovery):
+    @Service.task
+    async def _watchdog(self) -> None:
+        await recovery_watchdog.watch(self.app, self.sleep)
+
     async def on_recovery_completed(self, generation_id: int = 0) -> None:
         consumer = self.app.consumer
         consumer.stop_flow()  # resume_flow() at the end of Faust's own method
