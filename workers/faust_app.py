@@ -11,7 +11,7 @@ from typing import Any
 import faust
 
 from workers import kafka_address, log_format, log_limits
-from workers.kafka import metadata_backoff, unreadable
+from workers.kafka import fixes
 from workers.kafka.eager_drain import EagerDrain
 from workers.kafka.lean_monitor import LeanMonitor
 from workers.kafka.quiet_recovery import QuietTableManager
@@ -90,9 +90,8 @@ def raw_topic(app: faust.App, name: str) -> faust.TopicT:
 
 def build(config: Settings, bootstrap: str, app_id: str, **extra: Any) -> faust.App:
     """A Faust app with eventguard's settings; `extra` adds app arguments (autodiscover...)."""
-    unreadable.install()  # before Faust builds its consumers
+    fixes.install()  # checks the libraries' versions and sources; before Faust's consumers
     log_limits.limit_own_loggers()
-    metadata_backoff.install()  # no refresh loop without a pause while the broker is away
     logs = log_format.chosen()
     if logs == log_format.JSON:
         log_format.everything_through_logging()
@@ -119,6 +118,7 @@ def build(config: Settings, bootstrap: str, app_id: str, **extra: Any) -> faust.
         broker_session_timeout=SESSION_TIMEOUT_S,
         broker_heartbeat_interval=HEARTBEAT_S,
         # Either way without Faust's per-event hooks (lean_monitor.py, faust_sensor.py).
+        # These classes override Faust's internals: each is listed in workers/kafka/fixes.py.
         Monitor=PrometheusMonitor if config.metrics_enabled else LeanMonitor,
         # /table serves table values: the key table's digests and sealed secrets. /router
         # serves the cluster's layout; nothing here routes table reads between workers.

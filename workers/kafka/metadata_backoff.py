@@ -22,6 +22,7 @@ builds its AIOKafkaClient inside aiokafka.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 from aiokafka.client import AIOKafkaClient
@@ -36,6 +37,7 @@ def install() -> None:
         return
     original = AIOKafkaClient._metadata_update
 
+    @functools.wraps(original)  # fixes.py digests the library's source through it
     async def metadata_update(self: Any, cluster_metadata: Any, topics: Any) -> bool:
         updated = bool(await original(self, cluster_metadata, topics))
         if not updated:

@@ -14,6 +14,7 @@ so it is decided and audited like any other garbage.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterator
@@ -90,6 +91,7 @@ def install() -> None:
         return
     original = fetcher.PartitionRecords.__init__
 
+    @functools.wraps(original)  # fixes.py digests the library's source through it
     def init(self: Any, tp: Any, records: Any, *args: Any, **kwargs: Any) -> None:
         original(self, tp, _Records(records), *args, **kwargs)
 
