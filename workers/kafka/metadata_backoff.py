@@ -31,7 +31,12 @@ _installed = False
 
 
 def install() -> None:
-    """Patch aiokafka's client class (every client of the process); idempotent."""
+    """Patch aiokafka's client class (every client of the process); idempotent.
+
+    Fixes a refresh loop without a pause while no broker answers (the module's docstring).
+    Upstream: aiokafka PR #1014 (https://github.com/aio-libs/aiokafka/pull/1014), unmerged.
+    Remove when aiokafka waits retry_backoff_ms after a failed refresh; the test that shows
+    the bug in plain aiokafka (tests/unit/kafka/test_metadata_backoff.py) then fails."""
     global _installed
     if _installed:
         return

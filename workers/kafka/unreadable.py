@@ -85,7 +85,11 @@ class _Records:
 
 
 def install() -> None:
-    """Wrap aiokafka's fetched batches; idempotent."""
+    """Wrap aiokafka's fetched batches; idempotent.
+
+    Fixes a consumer that dies on a record whose header name is not UTF-8 (the module's
+    docstring). Upstream: no issue found in aiokafka. Remove when aiokafka hands such a
+    record on (tests/unit/kafka/test_unreadable.py's plain-library test then fails)."""
     global _installed
     if _installed:
         return

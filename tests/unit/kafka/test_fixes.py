@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 import subprocess
 import sys
@@ -63,3 +64,14 @@ def test_a_changed_library_function_is_refused_in_one_line() -> None:
         "aiokafka 0.14.0); re-check the fix and update its digest there, or reinstall the "
         "pinned versions\n")
 
+
+
+def test_every_fix_says_upstream_and_when_it_can_go() -> None:
+    for fix in fixes.FIXES:
+        module, _, qualname = fix.ours.partition(":")
+        obj: object = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+        doc = obj.__doc__ or ""
+        assert "Upstream" in doc and "Remove" in doc, f"{fix.ours}: {doc!r}"
+        assert fix.upstream and fix.remove_when and fix.library, fix.ours
