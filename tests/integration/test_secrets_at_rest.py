@@ -9,12 +9,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.integration.conftest import SHOP_ORIGIN, Env
 from workers.auth import secrets
-from workers.kafka import unreadable
+from workers.kafka import fixes
 
 
 async def all_records(bootstrap: str, prefix: str) -> list[bytes]:
     # raw-events holds a record aiokafka cannot parse (test_bad_input.py), as a worker would.
-    unreadable.install()
+    fixes.install()
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:

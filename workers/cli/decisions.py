@@ -17,7 +17,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from workers.kafka import unreadable
+from workers.kafka import fixes
 
 OUTPUT_TOPICS = ("accepted-events", "rejected-events", "audit-log")
 
@@ -38,7 +38,7 @@ class Collector:
         self._changed = asyncio.Condition()
 
     async def __aenter__(self) -> Collector:
-        unreadable.install()  # a record aiokafka cannot parse would end the reading
+        fixes.install()  # unreadable.py: a record aiokafka cannot parse would end the reading
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
                                     enable_auto_commit=False, fetch_max_wait_ms=50)
         await consumer.start()

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from workers.kafka import unreadable
+from workers.kafka import fixes
 
 
 def as_json(msg: Any) -> bytes:
@@ -39,7 +39,7 @@ def _text(msg: Any) -> str | None:
 async def tail(bootstrap: str, topic: str, from_beginning: bool, limit: int, idle_s: float) -> int:
     # A record aiokafka cannot parse (a header name that is not UTF-8) is printed as a
     # placeholder with an `x-eventguard-unreadable` header, instead of ending the command.
-    unreadable.install()
+    fixes.install()
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None,
         auto_offset_reset="earliest" if from_beginning else "latest",

@@ -28,7 +28,7 @@ from workers import log_limits, topics
 from workers.ingest.admin import AdminAPI
 from workers.ingest.kafka_sink import KafkaSink
 from workers.ingest.server import create_app
-from workers.kafka import metadata_backoff
+from workers.kafka import fixes
 from workers.keys.store import KeyStore
 from workers.keys.vault import Vault
 from workers.settings import RECORD_OVERHEAD, ConfigError, Settings
@@ -57,7 +57,7 @@ def serve(conf: Settings, bootstrap: str, host: str, port: int, processes: int =
 def _serve(conf: Settings, bootstrap: str, host: str, port: int, reuse_port: bool = False,
            metrics_dir: Path | None = None) -> int:
     log_limits.install()
-    metadata_backoff.install()  # as in the worker (workers/kafka/metadata_backoff.py)
+    fixes.install()  # as in the worker: the library check, then the patches
     topic = conf.topic(RAW_EVENTS)
     sink = KafkaSink(bootstrap, topic, conf.max_body_bytes)
     store = KeyStore(bootstrap, conf.topic("auth-config"))

@@ -22,6 +22,7 @@ builds its AIOKafkaClient inside aiokafka.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 from aiokafka.client import AIOKafkaClient
@@ -30,12 +31,18 @@ _installed = False
 
 
 def install() -> None:
-    """Patch aiokafka's client class (every client of the process); idempotent."""
+    """Patch aiokafka's client class (every client of the process); idempotent.
+
+    Fixes a refresh loop without a pause while no broker answers (the module's docstring).
+    Upstream: aiokafka PR #1014 (https://github.com/aio-libs/aiokafka/pull/1014), unmerged.
+    Remove when aiokafka waits retry_backoff_ms after a failed refresh; the test that shows
+    the bug in plain aiokafka (tests/unit/kafka/test_metadata_backoff.py) then fails."""
     global _installed
     if _installed:
         return
     original = AIOKafkaClient._metadata_update
 
+    @functools.wraps(original)  # fixes.py digests the library's source through it
     async def metadata_update(self: Any, cluster_metadata: Any, topics: Any) -> bool:
         updated = bool(await original(self, cluster_metadata, topics))
         if not updated:

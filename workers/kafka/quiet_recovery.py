@@ -29,9 +29,23 @@ DRAIN_WAIT_S = 5.0  # for changelog records already queued: applied, not cleared
 class QuietRecovery(Recovery):
     @Service.task
     async def _watchdog(self) -> None:
+        """Re-seeks a changelog partition that Faust stopped reading while records remain
+        (workers/kafka/recovery_watchdog.py). It runs here because Faust starts app timers
+        only after the first recovery, the one most likely to hang. It reads
+        `active_offsets`/`standby_offsets` as `_slurp_changelogs` keeps them.
+
+        Upstream: robinhood/faust #580 with PR #583 (never merged); stalls faust-streaming
+        #176 (PR #373 unmerged), #432, #597. Remove when Faust seeks a changelog partition
+        back to the first record not applied after it drops fetched records."""
         await recovery_watchdog.watch(self.app, self.sleep)
 
     async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        """Faust's, with the flow stopped and the changelog queue drained first: stream
+        records prefetched during a recovery were thrown away (the module's docstring).
+
+        Upstream: no issue found for this order; related, records lost when the flow stops:
+        robinhood/faust #580 (PR #583, never merged). Remove when Faust resumes stream
+        partitions with the flow stopped, after their seek."""
         consumer = self.app.consumer
         consumer.stop_flow()  # resume_flow() at the end of Faust's own method
         queue = self.tables.changelog_queue
@@ -46,7 +60,9 @@ class QuietRecovery(Recovery):
         """Faust's seek, with no offset below 0 and none missing. Faust maps -1 (nothing
         read yet) to 0 but passes None on, and aiokafka raises on it: a worker whose
         standby usage partitions had no offset crashed in "Starting standby partitions"
-        (tests/chaos/test_key_table.py, a restart from an empty data dir)."""
+        (tests/chaos/test_key_table.py, a restart from an empty data dir).
+
+        Upstream: no issue found. Remove when Faust seeks a standby without offset to 0."""
         await consumer.seek_wait({tp: _at_least_0(offsets[tp]) for tp in tps})
 
 

@@ -35,6 +35,11 @@ class KeyTable(faust.GlobalTable):
     _last_sent: Any = None
 
     def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+        """Faust's, keeping the changelog record's future for `write`.
+
+        Not a bug: Faust's table writes do not return that future, and apply_config acks
+        auth-config only once Kafka has the change. Upstream: none. Remove when a Faust
+        table write returns the future of its changelog record."""
         self._last_sent = super().send_changelog(*args, **kwargs)
         return self._last_sent
 

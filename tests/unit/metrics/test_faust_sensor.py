@@ -51,3 +51,15 @@ def test_commit_rebalance_and_output_batches_are_measured() -> None:
     assert value(s, "eventguard_producer_send_latency_count") == 1  # one sample per batch
     assert value(s, "eventguard_producer_send_latency_bucket", le="10.0") == 0  # ~20 ms
     assert value(s, "eventguard_producer_send_latency_bucket", le="25.0") == 1
+
+
+def test_plain_faust_sensor_updates_a_metric_per_event() -> None:
+    from faust.sensors.prometheus import FaustMetrics
+    from faust.sensors.prometheus import PrometheusMonitor as FaustPrometheusMonitor
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    monitor = FaustPrometheusMonitor(FaustMetrics.create(registry, "plain"))
+    tp = TP("raw-events", 0)
+    monitor.on_message_in(tp, 0, SimpleNamespace(time_in=None))  # type: ignore[arg-type]
+    assert value(parse(generate_latest(registry).decode()), "plain_messages_received_total") == 1

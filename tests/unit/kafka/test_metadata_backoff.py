@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 
+import pytest
 from aiokafka.client import AIOKafkaClient
 
 from workers.kafka import metadata_backoff
@@ -31,3 +33,13 @@ def test_a_failed_refresh_waits_the_retry_backoff() -> None:
     metadata_backoff.install()  # idempotent: one wait, not two
     n = asyncio.run(_refreshes(0.5))
     assert 2 <= n <= 6, n  # 100 ms each; thousands without the backoff
+
+
+def test_plain_aiokafka_refreshes_again_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The bug (aiokafka PR #1014, unmerged): when this fails, aiokafka backs off by itself
+    # and metadata_backoff can go (workers/kafka/fixes.py).
+    metadata_backoff.install()
+    plain = inspect.unwrap(AIOKafkaClient._metadata_update)
+    monkeypatch.setattr(AIOKafkaClient, "_metadata_update", plain)
+    n = asyncio.run(_refreshes(0.5))
+    assert n > 50, n

@@ -1,13 +1,16 @@
-"""The consumer's eager delivery runs a record's callback as an asyncio task would."""
+"""EagerDrain: eager delivery runs a record's callback as an asyncio task would; a fetch
+waits FETCH_MAX_WAIT_MS, not Faust's 1500 ms."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
+import faust
 import pytest
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-from workers.kafka.eager_drain import EagerDrain, _finish
+from workers.kafka.eager_drain import FETCH_MAX_WAIT_MS, EagerDrain, _finish
 
 
 class FakeConsumer:
@@ -113,3 +116,22 @@ async def failing_future() -> None:
     await future
 
 
+
+
+async def _fetch_max_wait_ms(plain: bool) -> int:
+    app = faust.App("fetch-wait", broker="kafka://127.0.0.1:1", store="memory://")
+    app.transport.Consumer = EagerDrain  # type: ignore[misc]
+    consumer: Any = app.consumer
+    thread = (AIOKafkaConsumerThread(consumer, loop=consumer.loop, beacon=consumer.beacon)
+              if plain else consumer._thread)  # EagerDrain._new_consumer_thread's
+    kafka = thread._create_worker_consumer(cast(Any, app.transport))
+    await kafka.stop()
+    return int(kafka._fetch_max_wait_ms)
+
+
+def test_plain_faust_waits_1500_ms_for_a_fetch() -> None:
+    assert asyncio.run(_fetch_max_wait_ms(plain=True)) == 1500
+
+
+def test_a_fetch_waits_at_most_fetch_max_wait_ms() -> None:
+    assert asyncio.run(_fetch_max_wait_ms(plain=False)) == FETCH_MAX_WAIT_MS == 100
