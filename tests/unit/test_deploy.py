@@ -27,6 +27,7 @@ EVENTGUARD = {
     "eventguard_ingest_unavailable_total",
     "eventguard_keys",
     "eventguard_key_table_lag",
+    "eventguard_key_table_stalls_total",
     "eventguard_nonces",
     "eventguard_worker_ready",
 }
