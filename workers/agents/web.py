@@ -60,6 +60,9 @@ class _Probe:
     def key_table_stalls(self) -> int:
         return key_state.follower.stalls
 
+    def key_table_offset(self) -> int | None:
+        return key_state.follower.position
+
     def jwks_fetches(self) -> dict[str, int]:
         return dict(jwks.fetches)
 

@@ -58,6 +58,11 @@ class KeyFollower:
         return None if self.freshness is None else self.freshness.lag
 
     @property
+    def position(self) -> int | None:
+        """The next offset to apply."""
+        return None if self.freshness is None else self.freshness.position
+
+    @property
     def stalls(self) -> int:
         return 0 if self.freshness is None else self.freshness.stalls
 

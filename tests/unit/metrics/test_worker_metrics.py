@@ -28,6 +28,9 @@ class Probe:
     def key_table_stalls(self) -> int:
         return 1
 
+    def key_table_offset(self) -> int | None:
+        return 40
+
     def jwks_fetches(self) -> Mapping[str, int]:
         return {"ok": 1, "failed": 4}
 
@@ -71,6 +74,7 @@ def test_state_read_at_scrape_time() -> None:
     assert value(s, "eventguard_nonces") == 7
     assert value(s, "eventguard_key_table_lag") == 2
     assert value(s, "eventguard_key_table_stalls_total") == 1
+    assert value(s, "eventguard_key_table_offset") == 40
     assert value(s, "eventguard_worker_ready") == 0
     assert value(s, "eventguard_jwks_fetches_total", outcome="failed") == 4
     assert value(s, "eventguard_rebalances_total") == 2
