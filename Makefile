@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test unit integration chaos cluster-test lint bench kafka-start kafka-stop clean
+.PHONY: run test unit integration chaos soak cluster-test lint bench kafka-start kafka-stop clean
 
 $(STAMP): pyproject.toml
 	@echo "eventguard: installing into $(VENV) (log: $(VENV)/install.log)..."
@@ -22,7 +22,7 @@ run: $(STAMP)
 # Unit, integration and chaos tests; -s shows the chaos suite's figures.
 test: $(STAMP)
 	@$(BIN)/eventguard kafka provision
-	$(BIN)/python -m pytest tests -s --durations=8
+	$(BIN)/python -m pytest tests -s --durations=8 --ignore=tests/soak
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
@@ -35,6 +35,12 @@ integration: $(STAMP)
 chaos: $(STAMP)
 	@$(BIN)/eventguard kafka provision
 	$(BIN)/python -m pytest tests/chaos -s --durations=0
+
+# 100 membership changes of 3-4 workers while keys change 60 times a second (~20 min);
+# judges every decision by the key table's changelog and prints its figures.
+soak: $(STAMP)
+	@$(BIN)/eventguard kafka provision
+	$(BIN)/python -m pytest tests/soak -s --timeout 0 --durations=0
 
 # A 3-node cluster of its own loses a broker under load; prints its figures.
 cluster-test: $(STAMP)

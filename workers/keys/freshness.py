@@ -19,9 +19,9 @@ import enum
 from collections import deque
 from dataclasses import dataclass, field
 
-# Decisions wait once an end offset seen this long ago is not applied yet (a key change
-# takes effect within a second: past that, deciding would use keys known to be old).
-HOLD_AFTER_S = 1.0
+# Decisions wait once an end offset seen this long ago is not applied yet: with END_CHECK_S
+# of the reader on top, a key change takes effect within a second, or nobody decides.
+HOLD_AFTER_S = 0.5
 # Past this, the reader is stuck, not slow: one line, a counted stall, one re-seek.
 STALE_AFTER_S = 2.0
 # A re-seek after which no record is applied for this long: the process exits (70).

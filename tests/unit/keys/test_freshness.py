@@ -49,7 +49,8 @@ def test_behind_an_old_end_offset_holds_decisions_then_reseeks_once_then_gives_u
     f = loaded()
     f.saw_end(12, 1.0)  # a record the reader never gets (dropped)
     assert f.problem(1.0 + HOLD_AFTER_S - 0.01) is None
-    assert f.problem(1.0 + HOLD_AFTER_S) == "key table 2 records behind its changelog for 1.0 s"
+    assert f.problem(1.0 + HOLD_AFTER_S) == (
+        f"key table 2 records behind its changelog for {HOLD_AFTER_S:.1f} s")
     assert f.next_step(1.0 + HOLD_AFTER_S) is Step.NONE  # slow, not stuck yet
     t = 1.0 + STALE_AFTER_S
     assert f.next_step(t) is Step.RESEEK and f.stalls == 1

@@ -1,0 +1,1 @@
+"""The soak (`make soak`): key changes and membership changes for a long time, measured."""
