@@ -1,14 +1,19 @@
-"""EagerDrain: eager delivery runs a record's callback as an asyncio task would; a fetch
-waits FETCH_MAX_WAIT_MS, not Faust's 1500 ms."""
+"""EagerDrain: eager delivery runs a record's callback as an asyncio task would, and in place
+when it does not wait; the fetcher wakes when a full buffer drains; a fetch waits
+FETCH_MAX_WAIT_MS, not Faust's 1500 ms. Each with the plain library beside it."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from types import SimpleNamespace as NS
 from typing import Any, cast
 
 import faust
 import pytest
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import Consumer as PlainConsumer
+from faust.types import TP
 
 from workers.kafka.eager_drain import FETCH_MAX_WAIT_MS, EagerDrain, _finish
 
@@ -135,3 +140,107 @@ def test_plain_faust_waits_1500_ms_for_a_fetch() -> None:
 
 def test_a_fetch_waits_at_most_fetch_max_wait_ms() -> None:
     assert asyncio.run(_fetch_max_wait_ms(plain=False)) == FETCH_MAX_WAIT_MS == 100
+
+
+TP0 = TP("raw-events", 0)
+N_RECORDS = 50
+
+
+def _consumer(cls: type[PlainConsumer], name: str) -> Any:
+    app = faust.App(name, broker="kafka://127.0.0.1:1", store="memory://")
+    app.transport.Consumer = cls  # type: ignore[misc]
+    consumer = app.consumer
+    assert type(consumer) is cls
+    return consumer
+
+
+async def _drain(cls: type[PlainConsumer]) -> tuple[int, int]:
+    """The consumer's `_drain_messages` over one fetch of N_RECORDS records, with a
+    callback that never waits (the common case). Returns how often it raced a callback
+    in `wait_first`, and how many asyncio tasks it created."""
+    consumer = _consumer(cls, "drain-test")
+    fetcher = NS(_stopped=asyncio.Event())
+    delivered: list[int] = []
+
+    async def callback(message: Any) -> None:
+        delivered.append(message.offset)
+
+    async def getmany(timeout: float) -> AsyncIterator[tuple[TP, Any]]:
+        for offset in range(N_RECORDS):
+            yield TP0, NS(offset=offset, topic=TP0.topic, key=None, value=b"")
+        fetcher._stopped.set()  # one fetch, then the fetcher stops
+
+    raced = 0
+    wait_first = consumer.wait_first
+
+    async def counted_wait_first(*coros: Any, **kwargs: Any) -> Any:
+        nonlocal raced
+        raced += 1
+        return await wait_first(*coros, **kwargs)
+
+    tasks = 0
+
+    def counting_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kw: Any) -> Any:
+        nonlocal tasks
+        tasks += 1
+        return asyncio.Task(coro, loop=loop, **kw)
+
+    consumer.callback, consumer.getmany = callback, getmany
+    consumer.wait_first = counted_wait_first
+    loop = asyncio.get_running_loop()
+    loop.set_task_factory(counting_factory)
+    try:
+        await consumer._drain_messages(fetcher)
+    finally:
+        loop.set_task_factory(None)
+    assert delivered == list(range(N_RECORDS))
+    return raced, tasks
+
+
+def test_plain_faust_races_four_tasks_per_delivered_record() -> None:
+    # When this fails, Faust delivers without the race and EagerDrain._drain_messages
+    # can go (workers/kafka/fixes.py).
+    raced, tasks = asyncio.run(_drain(PlainConsumer))
+    assert raced == N_RECORDS
+    assert tasks >= 4 * N_RECORDS  # the callback, suspend_flow, stopped, crashed
+
+
+def test_a_record_whose_callback_does_not_wait_is_delivered_in_place() -> None:
+    raced, tasks = asyncio.run(_drain(EagerDrain))
+    assert raced == 0
+    assert tasks <= 1  # none per record
+
+
+async def _woken_after_a_drain(cls: type[PlainConsumer]) -> float | None:
+    """Every partition's stream buffer is full when the consumer asks for records; one
+    drains 50 ms later. Returns how long `_wait_next_records` took, or None if it still
+    waited 0.5 s later (and then the drained partition has to be the one it fetches)."""
+    consumer = _consumer(cls, "full-buffers-test")
+    consumer._active_partitions = {TP0}
+    consumer.on_buffer_full(TP0)
+    assert not consumer._get_active_partitions()
+
+    async def no_fetch(active_partitions: Any, timeout: float) -> Any:
+        raise AssertionError("fetched with every buffer full")
+
+    consumer._getmany = no_fetch
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.05, consumer.on_buffer_drop, TP0)
+    start = loop.time()
+    try:
+        records, active = await asyncio.wait_for(consumer._wait_next_records(1.0), 0.5)
+    except TimeoutError:
+        return None
+    assert (records, active) == ({}, {TP0})
+    return loop.time() - start
+
+
+def test_plain_faust_sleeps_on_when_a_full_buffer_drains() -> None:
+    # When this fails, Faust wakes its fetcher itself and EagerDrain._wait_next_records
+    # and on_buffer_drop can go (workers/kafka/fixes.py).
+    assert asyncio.run(_woken_after_a_drain(PlainConsumer)) is None  # its whole second
+
+
+def test_the_fetcher_wakes_as_soon_as_a_full_buffer_drains() -> None:
+    took = asyncio.run(_woken_after_a_drain(EagerDrain))
+    assert took is not None and 0.04 <= took < 0.3, took
