@@ -40,6 +40,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "chaos: kills processes or fuzzes inputs on the real broker (make chaos)")
     config.addinivalue_line(
         "markers", "cluster: runs its own 3-node Kafka cluster (make cluster-test)")
+    config.addinivalue_line(
+        "markers", "soak: membership and key changes for a long time (make soak)")
 
 
 @pytest.fixture(scope="session")

@@ -81,7 +81,7 @@ async def _soak(cs: ChaosStack, members: Members, changelog: str) -> dict[str, i
         not_ready = checks_failed = 0
         for i in range(CHANGES):
             kind = ROTATION[i % len(ROTATION)]
-            what = members.change(kind)
+            what = await asyncio.to_thread(members.change, kind)  # a stop waits
             kinds[kind] += 1
             took = await sampler.until_ready(READY_WITHIN_S)
             for name, code in members.exited():  # failed closed: the supervisor restarts it
@@ -120,8 +120,13 @@ async def _soak(cs: ChaosStack, members: Members, changelog: str) -> dict[str, i
     print(f"[soak] key reader stalls (per worker process): "
           f"{ {k: v for k, v in sampler.stalls.items() if v} or 0}")
     print(f"[soak] stale windows: {sampler.windows[:20]}; samples {sampler.samples}")
-    print(f"[soak] stale decisions: {len(stale)} {stale[:10]}")
+    print(f"[soak] stale decisions: {len(stale)} {stale[:20]}")
+    for worker, rid, ts, _, _ in stale[:5]:
+        at = datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+        print(f"[soak]   {rid} ({probes.sent[rid]}) by {worker}: the changelog around it "
+              f"{timeline.around(probes.sent[rid], at)}")
     print(f"[soak] {load_verdict.summary()}; probes lost {len(probe_lost)}")
+    print(f"[soak] load per second (200s/other): {result.timeline()}")
     print(f"[soak] figures {figures}")
     return figures
 
@@ -157,16 +162,16 @@ def _reason(col: Collector, rid: str) -> str | None:
 
 
 def _stale_decisions(col: Collector, probes: Probes, timeline: Timeline
-                     ) -> list[tuple[str, str, str, str]]:
-    """(worker, key id, reason given, reason due) for each probe decision that disagrees
-    with the key state the changelog held SETTLE_S before it."""
+                     ) -> list[tuple[str, str, str, str, str]]:
+    """(worker, request id, decided at, reason given, reason due) for each probe decision
+    that disagrees with the key state the changelog held SETTLE_S before it."""
     out = []
     for rid, key_id in probes.sent.items():
         for audit in col.by_id.get(rid, {}).get("audit-log", []):
             at = datetime.fromisoformat(audit["ts"].replace("Z", "+00:00")).timestamp()
             due = timeline.expected(key_id, at)
             if due is not None and audit["reason"] != due:
-                out.append((str(audit["worker"]), key_id, audit["reason"], due))
+                out.append((str(audit["worker"]), rid, audit["ts"], audit["reason"], due))
     return out
 
 

@@ -37,7 +37,7 @@ class QuietRecovery(Recovery):
         Upstream: robinhood/faust #580 with PR #583 (never merged); stalls faust-streaming
         #176 (PR #373 unmerged), #432, #597. Remove when Faust seeks a changelog partition
         back to the first record not applied after it drops fetched records."""
-        await recovery_watchdog.watch(self.app, self.sleep)
+        await recovery_watchdog.watch(self.app, self.sleep, lambda: self.should_stop)
 
     async def on_recovery_completed(self, generation_id: int = 0) -> None:
         """Faust's, with the flow stopped and the changelog queue drained first: stream

@@ -126,14 +126,18 @@ _die: Callable[[str], None] = _raise
 
 
 async def watch(app: Any, sleep: Callable[[float], Awaitable[Any]],
-                clock: Callable[[], float] = time.monotonic) -> None:
-    """Check `app`'s changelog reading every CHECK_S, for ever. Run from the recovery
-    service itself (workers/kafka/quiet_recovery.py): Faust starts app timers and tasks
-    only once the first recovery completed, which is the recovery this must watch."""
+                stopping: Callable[[], bool], clock: Callable[[], float] = time.monotonic
+                ) -> None:
+    """Check `app`'s changelog reading every CHECK_S until `stopping()`. Run from the
+    recovery service itself (workers/kafka/quiet_recovery.py): Faust starts app timers and
+    tasks only once the first recovery completed, which is the recovery this must watch.
+    A stopping worker reads nothing: without the check it was "stuck", and exited 70."""
     stalls = Stalls()
     generation = None
     while True:
-        await sleep(CHECK_S)
+        await sleep(CHECK_S)  # mode's: returns at once when the service stops
+        if stopping():
+            return
         recovery = app.tables.recovery
         # Faust's `rebalancing` lasts until recovery ends; before recovery starts nothing
         # is read (the group may wait a session timeout for a dead member).

@@ -26,8 +26,10 @@ HOLD_AFTER_S = 0.5
 STALE_AFTER_S = 2.0
 # A re-seek after which no record is applied for this long: the process exits (70).
 GIVE_UP_S = 5.0
-# Without an end offset from the broker for this long, the worker cannot know it is current.
-END_UNKNOWN_S = 3.0
+# Without a fresh end offset from the broker for this long (two checks missed: the broker
+# is slow or away, or the event loop was busy), the worker cannot know it is current.
+# With HOLD_AFTER_S this bounds what a decision can miss to changes of the last second.
+END_UNKNOWN_S = 0.5
 
 
 class Step(enum.Enum):
@@ -84,8 +86,11 @@ class Freshness:
 
     def problem(self, now: float) -> str | None:
         """Why the worker must not decide now; None when its keys are current."""
-        if self.end_at is None or now - self.end_at >= END_UNKNOWN_S:
-            return "cannot ask the broker for the key table changelog's end offset"
+        if self.end_at is None:
+            return "asking the broker for the key table changelog's end offset"
+        if now - self.end_at >= END_UNKNOWN_S:
+            return (f"no end offset of the key table's changelog from the broker for "
+                    f"{now - self.end_at:.1f} s")
         if not self.loaded:
             return f"loading the key table ({self.lag} records to go)"
         behind = self.behind_s(now)

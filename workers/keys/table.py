@@ -69,8 +69,11 @@ class KeyState:
         return self.follower.ready
 
     async def current(self) -> None:
-        """Return once the keys are current: decisions never use keys known to be old."""
-        if not self.follower.current.is_set():
+        """Return once the keys are current: decisions never use keys known to be old.
+        Judged now, from the clock: the `current` event is only as fresh as the reader's
+        last turn on a busy event loop."""
+        while self.follower.problem() is not None:
+            self.follower.current.clear()
             await self.follower.current.wait()
 
     def on_record(self, key: bytes | None, value: bytes | None) -> None:

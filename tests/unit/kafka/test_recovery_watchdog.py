@@ -141,3 +141,16 @@ def test_quiet_recovery_seeks_a_stalled_changelog_to_the_first_record_not_applie
     monkeypatch.setattr(recovery_watchdog, "_die", lambda reason: None)
     _, consumer = asyncio.run(_stalled(QuietRecovery, until="sought"))
     assert [args for name, args in consumer.calls if "seek" in name] == [(TP0, 42)]
+
+
+def test_the_watchdog_ends_when_its_service_stops() -> None:
+    """A stopping worker reads no changelog: judged, it looked stuck and exited 70, and
+    mode waited for the task, so a SIGTERM took 20 s (the soak found both)."""
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    app = object()  # no tables, no consumer: touching it would raise
+    asyncio.run(asyncio.wait_for(recovery_watchdog.watch(app, sleep, lambda: True), 1.0))
+    assert slept == [recovery_watchdog.CHECK_S]

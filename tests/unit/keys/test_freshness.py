@@ -19,7 +19,6 @@ def loaded(end: int = 10) -> Freshness:
 
 def test_loaded_only_once_an_end_offset_from_the_broker_is_reached() -> None:
     f = Freshness(0, now=0.0)
-    assert f.problem(0.0) is not None  # no end offset known yet
     f.applied(5, 0.05)  # records, but no end offset from the broker: not yet
     assert not f.loaded
     f.saw_end(10, 0.1)
@@ -49,6 +48,7 @@ def test_behind_an_old_end_offset_holds_decisions_then_reseeks_once_then_gives_u
     f = loaded()
     f.saw_end(12, 1.0)  # a record the reader never gets (dropped)
     assert f.problem(1.0 + HOLD_AFTER_S - 0.01) is None
+    f.saw_end(12, 1.0 + HOLD_AFTER_S)  # asked again: still 12
     assert f.problem(1.0 + HOLD_AFTER_S) == (
         f"key table 2 records behind its changelog for {HOLD_AFTER_S:.1f} s")
     assert f.next_step(1.0 + HOLD_AFTER_S) is Step.NONE  # slow, not stuck yet
@@ -64,6 +64,7 @@ def test_a_reseek_that_heals_ends_the_episode() -> None:
     f.saw_end(12, 1.0)
     assert f.next_step(1.0 + STALE_AFTER_S) is Step.RESEEK
     f.applied(12, 3.5)
+    f.saw_end(12, 3.5)
     assert f.problem(3.5) is None and f.next_step(3.5) is Step.NONE
     f.saw_end(13, 4.0)  # a later drop is a new episode, counted and re-sought again
     assert f.next_step(4.0 + STALE_AFTER_S) is Step.RESEEK and f.stalls == 2
@@ -88,11 +89,13 @@ def test_a_slow_first_load_is_not_a_stall_but_no_progress_is() -> None:
     assert f.next_step(5.0 + STALE_AFTER_S) is Step.RESEEK
 
 
-def test_no_answer_from_the_broker_means_not_current() -> None:
+def test_no_fresh_answer_from_the_broker_means_not_current() -> None:
     f = loaded()
     assert f.problem(END_UNKNOWN_S - 0.01) is None
     assert f.problem(END_UNKNOWN_S) == (
-        "cannot ask the broker for the key table changelog's end offset")
+        f"no end offset of the key table's changelog from the broker for {END_UNKNOWN_S:.1f} s")
+    assert Freshness(0, now=0.0).problem(0.0) == (
+        "asking the broker for the key table changelog's end offset")
 
 
 def test_a_changelog_shorter_than_what_was_applied_gives_up() -> None:
