@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -82,13 +83,16 @@ async def _peer_overview(peer: URL) -> list[dict[str, Any]]:
         return list((await response.json())["keys"])
 
 
+def _assignment() -> set[Any]:
+    try:
+        return set(app.consumer.assignment())
+    except Exception:  # the consumer is not started yet, or is stopping
+        return set()
+
+
 def problem() -> str | None:
     """Why this process cannot serve usage yet (None: it can), in start-up order."""
-    try:
-        assigned = bool(app.consumer.assignment())
-    except Exception:  # the consumer is not started yet, or is stopping
-        assigned = False
-    if not assigned or app.rebalancing:
+    if not _assignment() or app.rebalancing:
         return "waiting for partitions (joining the group or rebalancing)"
     if not known_keys.ready.is_set():
         return "reading the key table's changelog"
@@ -116,6 +120,11 @@ class _UsageCollector(Collector):
         yield families.gauge("eventguard_usage_known_keys",
                              "Key ids the usage process knows from the key table's changelog",
                              len(known_keys.state.keys))
+        by_topic = Counter(tp.topic for tp in _assignment())
+        yield families.labelled_gauge(
+            "eventguard_assigned_partitions",
+            "Partitions assigned to this usage process, by topic (deltas and table changelogs)",
+            ("topic",), (((topic,), n) for topic, n in sorted(by_topic.items())))
         yield families.plain_counter("eventguard_usage_rebalances",
                                      "Rebalances this usage process took part in",
                                      int(app.rebalancing_count))
