@@ -9,8 +9,11 @@ three kinds (tests/chaos/load.py):
    process, as a usage table recovery that never ends leaves it): every request the
    ingest answered 200 meanwhile is decided, read back from audit-log and the output
    topics, and the worker's /ready stays 200;
-2. SIGCONT: the usage process rejoins its group and its counts equal the audit-log
-   records on the topic, per key id and reason.
+2. SIGCONT: the usage process rejoins its group and catches up: its counts cover every
+   audit-log record on the topic, per key id and reason. Its group expelled it while it
+   was stopped, so, as after a SIGKILL, what it had counted and not yet committed is
+   counted again (at-least-once; docs/operations.md, "Per-key usage"): at most about a
+   second of decisions, bounded here as in test_usage.py.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import aiohttp
 import pytest
@@ -28,8 +32,9 @@ import yaml
 
 from tests.chaos.conftest import ChaosStack
 from tests.chaos.load import Load, drain, verdict
-from tests.chaos.test_usage import ADMIN_TOKEN, RATE, settled, show
+from tests.chaos.test_usage import ADMIN_TOKEN, RATE, settled_at_least, show
 from workers.devstack.processes import free_port
+from workers.usage.tally import UNKNOWN
 
 STOPPED_S = 15.0  # longer than the usage group's 10 s session: the group drops it
 
@@ -123,11 +128,16 @@ def test_a_stopped_usage_process_stops_no_decision(chaos_stack: ChaosStack) -> N
             cs.mark("usage", "SIGCONT")
             os.killpg(u.popen.pid, signal.SIGCONT)
             resumed = time.monotonic()
-            took, want, got = await settled(col, u.url)
-            print(f"[usage-stopped] step 2, SIGCONT: usage matched audit-log {took:.1f}s "
-                  f"after the resume ({time.monotonic() - resumed:.1f}s)")
+            took, want, got = await settled_at_least(col, u.url)
+            extra = {k: sum(got.get(k, Counter()).values()) - sum(want[k].values())
+                     for k in want}
+            print(f"[usage-stopped] step 2, SIGCONT: usage covered audit-log and settled "
+                  f"{time.monotonic() - resumed:.1f}s after the resume; counted more than "
+                  f"audit-log: {extra} (at-least-once; bound {int(RATE * 3)})")
             show("step 2", want, got)
-            assert got == want
+            assert set(got) == set(want) == {"load", "web", UNKNOWN}
+            assert all(n >= 0 for n in extra.values()), "usage lost decisions"
+            assert sum(extra.values()) <= RATE * 3, "more counted twice than a stop can explain"
             assert w.alive() and u.alive()
 
     asyncio.run(go())
