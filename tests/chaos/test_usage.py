@@ -179,8 +179,12 @@ def decided_by(tracker: Tracker, proc: Proc, since: float) -> bool:
 
 async def holds_partitions(proc: Proc) -> bool:
     """Whether a usage process holds some of the usage partitions (its metrics say)."""
-    async with aiohttp.ClientSession() as s, s.get(f"{proc.url}/metrics") as r:
-        text = await r.text()
+    assert proc.alive(), proc.tail()
+    try:
+        async with aiohttp.ClientSession() as s, s.get(f"{proc.url}/metrics") as r:
+            text = await r.text()
+    except aiohttp.ClientError:  # its web server is not up yet
+        return False
     return any(line.startswith("eventguard_assigned_partitions") and "-deltas" in line
                and not line.endswith(" 0.0") for line in text.splitlines())
 
