@@ -3,6 +3,9 @@
 `faust -A workers.app worker -l info` runs a worker on the cluster that
 $KAFKA_BOOTSTRAP_SERVERS or the config names (`eventguard worker` names the
 embedded broker when neither does). Agents are discovered from `workers.agents`.
+
+Per-key usage is not here: it runs in a process of its own (workers/usage_app.py), so
+that nothing in it can stop a decision.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from workers import kafka_address, settings
 from workers.auth.state import AuthState
 from workers.faust_app import build, raw_topic
 from workers.kafka import eager_drain
-from workers.kafka.lenient_tables import LenientTable
 from workers.keys.table import NAME, KeyState, KeyTable, changelog_topic
 from workers.keys.vault import Unsealer
 
@@ -30,7 +32,7 @@ except kafka_address.NoBroker as exc:
 # Faust's autodiscovery imports every module under `origin` too: with the whole `workers`
 # package the worker loaded the ingest, the command line and the dev stack.
 app = build(config, bootstrap, config.app_id, autodiscover=["workers.agents"],
-            origin="workers.agents", GlobalTable=KeyTable, Table=LenientTable)
+            origin="workers.agents", GlobalTable=KeyTable)
 
 
 def _topic(name: str) -> faust.TopicT:
@@ -56,20 +58,3 @@ keys = cast(KeyTable, app.GlobalTable(
     NAME, partitions=1, default=None, key_type=bytes, value_type=bytes,
     synchronize_all_active_partitions=True, recovery_buffer_size=1,
     help="key/<id>, policy/<name> and provider/<id> records, as in auth-config"))
-
-# Per-key usage (workers/agents/usage.py): counts per reason in 1-minute windows for the
-# last hour, and the last accepted and rejected times, keyed by key id. audit-log is keyed
-# by request id, so the tally agent repartitions by key id through `usage_deltas`, which
-# is co-partitioned with both tables (docs/operations.md, "Per-key usage").
-USAGE_PARTITIONS = 4
-usage_deltas = app.topic(f"{config.app_id}-usage-deltas", key_type=bytes, value_type=bytes,
-                         partitions=USAGE_PARTITIONS, internal=True)
-usage_counts = app.Table(
-    "usage", default=dict, partitions=USAGE_PARTITIONS,
-    # Faust gives a windowed changelog `retention.ms` = expires; without a shorter segment
-    # Kafka deletes nothing until the 7-day segment rolls, and recovery reads it all.
-    extra_topic_configs={"segment.ms": "600000"},
-    help="reason -> decisions, per key id and minute",
-).tumbling(60, expires=3600)
-usage_last = app.Table("usage-last", default=None, partitions=USAGE_PARTITIONS,
-                       help="last accepted and rejected decision time per key id")

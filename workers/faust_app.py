@@ -11,8 +11,7 @@ from typing import Any
 import faust
 
 from workers import kafka_address, log_format, log_limits
-from workers.agents import outbox
-from workers.kafka import fixes, recovery_watchdog
+from workers.kafka import fixes
 from workers.kafka.eager_drain import EagerDrain
 from workers.kafka.lean_monitor import LeanMonitor
 from workers.kafka.quiet_recovery import QuietTableManager
@@ -134,7 +133,6 @@ def build(config: Settings, bootstrap: str, app_id: str, **extra: Any) -> faust.
         **extra,
     )
     app.transport.Consumer = EagerDrain  # type: ignore[misc]  # before app.consumer exists
-    recovery_watchdog.exit_with(outbox.die)  # a stuck table recovery heals or exits 70
     app.task(_lean_gc)
     return app
 

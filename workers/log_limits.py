@@ -22,10 +22,11 @@ from collections.abc import Callable
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-# The worker's own lines about records it skips on the topics anyone can write to (one
-# line per record: a flood of garbage would flood the log), and the clients' noise.
+# The worker's and the usage process's own lines about records they skip on the topics
+# anyone can write to (one line per record: a flood of garbage would flood the log), and
+# the clients' noise.
 SKIPPED_RECORDS = ("workers.kafka.unreadable", "workers.kafka.lenient_tables", "workers.keys.table",
-                   "workers.agents.nonce_log", "workers.agents.usage")
+                   "workers.keys.store", "workers.agents.nonce_log", "workers.usage_agents.counts")
 RATE_LIMITED = ("aiokafka", "aiohttp.server", *SKIPPED_RECORDS)
 EVERY_S = 10.0
 MAX_KINDS = 1000  # message kinds remembered; templates are few, so this is only a guard

@@ -22,14 +22,15 @@ from workers.paths import project_root
 CONFIG_ENV = "EVENTGUARD_CONFIG"
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 PREFIX_ENV = "EVENTGUARD_TOPIC_PREFIX"
-WORKER_URL_ENV = "EVENTGUARD_WORKER_URL"
+USAGE_URL_ENV = "EVENTGUARD_USAGE_URL"
 DEFAULT_WEB_PORT = 6066  # Faust's
+DEFAULT_USAGE_WEB_PORT = 6067  # the usage process's, beside a worker's on one host
 METRICS_ENV = "EVENTGUARD_METRICS"  # 0/false/off: no metrics (to measure what they cost)
 LOG_FORMAT_ENV = "EVENTGUARD_LOG_FORMAT"  # text | json (workers/log_format.py)
 # Every environment variable eventguard reads (docs/configuration.md). A deployment that
 # sets another one is mistaken (tests/unit/test_docker_compose.py checks the compose file).
 ENV_VARS = frozenset({
-    CONFIG_ENV, BOOTSTRAP_ENV, PREFIX_ENV, LOG_FORMAT_ENV, METRICS_ENV, WORKER_URL_ENV,
+    CONFIG_ENV, BOOTSTRAP_ENV, PREFIX_ENV, LOG_FORMAT_ENV, METRICS_ENV, USAGE_URL_ENV,
     "EVENTGUARD_MASTER_KEY",  # workers/keys/vault.py
     "EVENTGUARD_CACHE_DIR",  # workers/paths.py
     "EVENTGUARD_KAFKA_HOME",  # workers/devstack/broker.py
@@ -85,10 +86,11 @@ class Settings:
     policies: Mapping[str, EventPolicy] = field(default_factory=dict)
     jwt_providers: tuple[Mapping[str, Any], ...] = ()
     metrics_enabled: bool = True  # /metrics on the worker's web port and the ingest
-    # The worker's web server (Faust's): per-key usage is read there.
-    worker_web_port: int = DEFAULT_WEB_PORT
-    worker_url: str = f"http://127.0.0.1:{DEFAULT_WEB_PORT}"  # what `keys usage` and the ingest ask
-    usage: bool = True  # count per-key usage (workers/agents/usage.py)
+    worker_web_port: int = DEFAULT_WEB_PORT  # the worker's web server (Faust's)
+    # The usage process (`eventguard usage`, workers/usage_app.py) serves per-key usage on
+    # its own web server; `keys usage` and the ingest's admin API ask it at `usage_url`.
+    usage_web_port: int = DEFAULT_USAGE_WEB_PORT
+    usage_url: str = f"http://127.0.0.1:{DEFAULT_USAGE_WEB_PORT}"
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name
@@ -101,6 +103,12 @@ class Settings:
     def app_id(self) -> str:
         """The Faust app id: the consumer group and the prefix of internal topics."""
         return f"{self.topic_prefix}{APP_NAME}"
+
+    @property
+    def usage_app_id(self) -> str:
+        """The usage process's Faust app id: its consumer group, and the prefix of its
+        tables' changelogs (`<app id>-usage-counts-changelog`, ...)."""
+        return f"{self.app_id}-usage"
 
     def __repr__(self) -> str:
         keys = "<set>" if self.api_keys else "<none>"
@@ -142,6 +150,7 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
     ingest = _section(doc, "ingest")
     metrics = _section(doc, "metrics")
     worker = _section(doc, "worker")
+    usage = _section(doc, "usage")
     api_keys, api_keys_from = _api_key_source(doc, server)
     reload_sec = server.get("api_keys_reload_sec", server.get("auth_reload_sec"))
     admin = server.get("admin_token")
@@ -150,6 +159,7 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
         s2s = [s2s]
     rf = _whole(kafka.get("replication_factor"), "kafka.replication_factor", 1)
     web_port = _whole(worker.get("web_port"), "worker.web_port", DEFAULT_WEB_PORT)
+    usage_port = _whole(usage.get("web_port"), "usage.web_port", DEFAULT_USAGE_WEB_PORT)
     return Settings(
         path=path,
         bootstrap_servers=os.environ.get(BOOTSTRAP_ENV) or kafka.get("bootstrap_servers") or None,
@@ -171,9 +181,11 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
         metrics_enabled=_switch(os.environ.get(METRICS_ENV) or metrics.get("enabled"),
                                 "metrics.enabled", True),
         worker_web_port=web_port,
-        usage=_flag(worker.get("usage"), "worker.usage", True),
-        worker_url=str(os.environ.get(WORKER_URL_ENV) or worker.get("url")
-                       or f"http://127.0.0.1:{web_port}").rstrip("/"),
+        usage_web_port=usage_port,
+        # `worker.url` and EVENTGUARD_WORKER_URL named a worker, which no longer serves
+        # usage: they are not read (docs/configuration.md).
+        usage_url=str(os.environ.get(USAGE_URL_ENV) or usage.get("url")
+                      or f"http://127.0.0.1:{usage_port}").rstrip("/"),
     )
 
 
@@ -253,14 +265,6 @@ def _whole(value: Any, name: str, default: int) -> int:
     if number != int(number):
         raise ConfigError(f"{name} must be a whole number, got {value!r}")
     return int(number)
-
-
-def _flag(value: Any, name: str, default: bool) -> bool:
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise ConfigError(f"{name} must be true or false, got {value!r}")
-    return value
 
 
 def _min_insync(value: Any, rf: int) -> int:

@@ -87,6 +87,27 @@ class ChaosStack:
         self.mark(name, "starting worker")
         return self.stack.worker(self.config, name=name)
 
+    def usage(self, name: str = "usage", web_port: int | None = None) -> Proc:
+        """A usage process (`eventguard usage`), serving usage on `Proc.url`."""
+        self.mark(name, "starting usage process")
+        return self.stack.usage(self.config, name=name, web_port=web_port)
+
+    async def wait_ready(self, proc: Proc, timeout_s: float = 120.0) -> float:
+        """Seconds until `proc`'s /ready answers 200 (a worker or a usage process)."""
+        started = time.monotonic()
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as s:
+            while time.monotonic() - started < timeout_s:
+                if not proc.alive():
+                    raise RuntimeError(f"{proc.name} exited:\n{proc.tail()}")
+                try:
+                    async with s.get(f"{proc.url}/ready") as r:
+                        if r.status == 200:
+                            return time.monotonic() - started
+                except (aiohttp.ClientError, TimeoutError):
+                    pass
+                await asyncio.sleep(0.3)
+        raise RuntimeError(f"{proc.name} not ready after {timeout_s:.0f}s; see {proc.log}")
+
     def mark(self, name: str, what: str) -> None:
         """A line in a process's log, so the logs show what the test did and when."""
         self.logs.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""Garbage on every topic the worker reads besides raw-events (test_raw_events_fuzz.py).
+"""Garbage on every topic the worker and the usage process read besides raw-events
+(test_raw_events_fuzz.py).
 
 auth-config, the changelogs of the key table and the usage tables, nonces, the usage
 deltas and audit-log (which the usage tally reads) can all be written by anyone with
@@ -8,10 +9,10 @@ key, JSON of the wrong shape, records that look right with fields of the wrong t
 900 KiB values, header names that are not UTF-8 (aiokafka cannot parse those), and
 counts past 64 bits.
 
-After that the worker must still be alive and ready, still take key changes, still
-refuse a replayed signature, and still count usage; and a restart, which recovers the
-key table and the usage tables from changelogs holding the garbage, must come back
-deciding with the same keys.
+After that the worker must still be alive and ready, still take key changes and still
+refuse a replayed signature, and the usage process must still count usage; and a restart
+of both, which recovers the key table and the usage tables from changelogs holding the
+garbage, must come back deciding with the same keys and counting.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ SEED = 11
 CHANGE_S = 30.0  # a key change after the garbage is decided with it within this
 APP = "eventguard"
 TOPICS = ("auth-config", f"{APP}-keys-changelog", "nonces", f"{APP}-usage-deltas",
-          f"{APP}-usage-changelog", f"{APP}-usage-last-changelog",
+          f"{APP}-usage-counts-changelog", f"{APP}-usage-last-changelog",
           "audit-log")
 ACCESS_KEY, ACCESS_SECRET = "AK-side", "side-access-secret-0123456789abcdef"
 
@@ -177,9 +178,9 @@ async def _signed_twice(cs: ChaosStack, session: aiohttp.ClientSession) -> tuple
     return first, await _reason(cs, session, headers, body)
 
 
-async def _usage_ok(worker: Proc, session: aiohttp.ClientSession) -> int:
-    """Key `load`'s ok decisions in the last hour, as the worker's usage page says."""
-    async with session.get(f"{worker.url}/usage/load/") as resp:
+async def _usage_ok(usage: Proc, session: aiohttp.ClientSession) -> int:
+    """Key `load`'s ok decisions in the last hour, as the usage process's page says."""
+    async with session.get(f"{usage.url}/usage/load/") as resp:
         assert resp.status == 200, await resp.text()
         return int((await resp.json())["totals"].get("ok", 0))
 
@@ -210,9 +211,10 @@ def test_worker_survives_garbage_on_every_topic_it_reads(
     ])
     cs.ingest()
     worker = cs.worker()
+    usage = cs.usage()
 
     async def go() -> None:
-        nonlocal worker
+        nonlocal worker, usage
         await cs.wait_deciding([worker], timeout_s=120)
         async with aiohttp.ClientSession() as s:
             assert await _signed_twice(cs, s) == ("ok", "hmac_replay")
@@ -243,7 +245,8 @@ def test_worker_survives_garbage_on_every_topic_it_reads(
             revoked_s = await _until(cs, s, gone, "unknown_key")
             signed = await _signed_twice(cs, s)
             await _ready(worker, s)
-            usage_before = await _usage_ok(worker, s)
+            await _ready(usage, s)
+            usage_before = await _usage_ok(usage, s)
             print(f"[side] after the garbage: new key ok in {added_s:.1f}s, revoked in "
                   f"{revoked_s:.1f}s, signed twice {signed}, usage of load ok={usage_before}")
             assert signed == ("ok", "hmac_replay")
@@ -251,30 +254,35 @@ def test_worker_survives_garbage_on_every_topic_it_reads(
             # A restart recovers the key table and the usage tables from changelogs that
             # hold the garbage.
             cs.mark("worker", "restarting after the garbage")
+            cs.mark("usage", "restarting after the garbage")
             worker.stop()
+            usage.stop()
             worker = cs.worker("worker")
+            usage = cs.usage("usage")
             started = time.monotonic()
             await cs.wait_deciding([worker], timeout_s=120)
             await _ready(worker, s)
+            await _ready(usage, s)
             back_s = time.monotonic() - started
             assert await _reason(cs, s, {"X-Auth-Token": fresh}) == "ok"
             assert await _reason(cs, s, {"X-Auth-Token": gone}) == "unknown_key"
             after = await _signed_twice(cs, s)
-            usage_after = await _usage_ok(worker, s)
+            usage_after = await _usage_ok(usage, s)
             print(f"[side] restarted: deciding and ready in {back_s:.1f}s; signed twice "
                   f"{after}; usage of load ok={usage_after}")
             assert after == ("ok", "hmac_replay")
             assert usage_after >= usage_before > 0
 
-        log = cs.log_text("worker")
-        print(f"[side] worker log: {log.count('skipped')} 'skipped' lines, "
-              f"{log.count('refused')} 'refused', {log.count('unreadable')} 'unreadable', "
-              f"{log.count('Traceback')} tracebacks")
-        assert worker.alive(), worker.tail()
-        assert "Traceback" not in log and "--- Logging error ---" not in log, cs.logs
-        # One line per kind of skipped record per 10 s, with a count; not one per record
-        # (3,000 records were read: each topic's 300 twice).
-        skipped = log.count("skipped") + log.count("unreadable")
-        assert skipped < 150, f"{skipped} lines about skipped records in {cs.logs}"
+        for name, proc in (("worker", worker), ("usage", usage)):
+            log = cs.log_text(name)
+            print(f"[side] {name} log: {log.count('skipped')} 'skipped' lines, "
+                  f"{log.count('refused')} 'refused', {log.count('unreadable')} 'unreadable', "
+                  f"{log.count('Traceback')} tracebacks")
+            assert proc.alive(), proc.tail()
+            assert "Traceback" not in log and "--- Logging error ---" not in log, cs.logs
+            # One line per kind of skipped record per 10 s, with a count; not one per
+            # record (3,000 records were read: each topic's 300 twice).
+            skipped = log.count("skipped") + log.count("unreadable")
+            assert skipped < 150, f"{skipped} lines about skipped records in {cs.logs}"
 
     asyncio.run(go())

@@ -1,20 +1,23 @@
-"""Per-key usage across a rebalance: the counts equal the decisions on audit-log.
+"""Per-key usage across a rebalance of usage processes: the counts equal the decisions
+on audit-log.
 
-An ingest and two workers at a time on the real broker, under a steady load of three kinds
-(tests/chaos/load.py: key `load` accepted, key `web` origin_not_allowed, an unknown key):
+An ingest, one worker and two usage processes (`eventguard usage`) at a time on the real
+broker, under a steady load of three kinds (tests/chaos/load.py: key `load` accepted, key
+`web` origin_not_allowed, an unknown key):
 
-1. worker-a alone;
-2. worker-b joins mid-load;
-3. worker-a leaves with SIGTERM mid-load;
-4. worker-c joins, then worker-b is SIGKILLed mid-load.
+1. usage-a alone;
+2. usage-b joins mid-load;
+3. usage-a leaves with SIGTERM mid-load;
+4. usage-c joins, then usage-b is SIGKILLed mid-load.
 
 After steps 1-3, once every request has its decision, the usage served over HTTP must
 equal, for every key id and reason, the audit-log records on the topic: asked of either
-worker (Faust forwards a key id to the worker that owns its partition), with
+usage process (Faust forwards a key id to the one that owns its partition), with
 `eventguard keys usage` and with the ingest's admin API. Exactly: a join and a SIGTERM
 commit before partitions move, so nothing may be counted twice (a SIGKILL may: see
 docs/operations.md, "Per-key usage"). After step 4 the usage must cover every audit record
-and may count more, at most what worker-b had counted and not yet committed.
+and may count more, at most what usage-b had counted and not yet committed. The worker
+decides throughout, whatever the usage processes do.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import orjson
@@ -106,7 +110,7 @@ async def via_admin(ingest: str, keys: list[str]) -> Truth:
 
 def via_cli(cs: ChaosStack, url: str) -> Truth:
     done = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "keys", "usage", "--json", "--worker", url],
+        [sys.executable, "-m", "workers.cli", "keys", "usage", "--json", "--url", url],
         capture_output=True, text=True, timeout=60, check=True,
         env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": cs.bootstrap,
              "EVENTGUARD_TOPIC_PREFIX": cs.prefix, "EVENTGUARD_CONFIG": str(cs.config)})
@@ -173,6 +177,27 @@ def decided_by(tracker: Tracker, proc: Proc, since: float) -> bool:
                for w, t in tracker.last_seen.items())
 
 
+async def holds_partitions(proc: Proc) -> bool:
+    """Whether a usage process holds some of the usage partitions (its metrics say)."""
+    assert proc.alive(), proc.tail()
+    try:
+        async with aiohttp.ClientSession() as s, s.get(f"{proc.url}/metrics") as r:
+            text = await r.text()
+    except aiohttp.ClientError:  # its web server is not up yet
+        return False
+    return any(line.startswith("eventguard_assigned_partitions") and "-deltas" in line
+               and not line.endswith(" 0.0") for line in text.splitlines())
+
+
+async def until(what: str, check: Callable[[], Awaitable[bool]], timeout_s: float = 120.0
+                ) -> float:
+    started = time.monotonic()
+    while not await check():
+        assert time.monotonic() - started < timeout_s, f"{what} not within {timeout_s:.0f}s"
+        await asyncio.sleep(0.3)
+    return time.monotonic() - started
+
+
 @pytest.mark.chaos
 @pytest.mark.timeout(600)
 def test_usage_counts_match_audit_log_across_join_and_sigterm(chaos_stack: ChaosStack) -> None:
@@ -183,30 +208,27 @@ def test_usage_counts_match_audit_log_across_join_and_sigterm(chaos_stack: Chaos
                      {"id": "web", "client_secret": cs.secrets["web"],
                       "origins": ["*.shop.test"]}],
         "server": {"api_keys_reload_sec": 1, "admin_token": ADMIN_TOKEN},
-        "worker": {"url": f"http://127.0.0.1:{port_b}"},  # the ingest asks worker-b
+        "usage": {"url": f"http://127.0.0.1:{port_b}"},  # the ingest asks usage-b
     }))
     cs.ingest()
-
-    def worker(name: str, port: int) -> Proc:
-        cs.mark(name, "starting worker")
-        return cs.stack.worker(cs.config, name=name, web_port=port)
-
-    a = worker("worker-a", port_a)
+    w = cs.worker()
+    a = cs.usage("usage-a", port_a)
 
     async def go() -> None:
         async with cs.collector(topics=("audit-log",)) as col:
             tracker = Tracker(col)
             t0 = time.monotonic()
-            await cs.wait_deciding([a])
-            print(f"[usage] worker-a deciding after {time.monotonic() - t0:.1f}s")
+            await cs.wait_deciding([w])
+            await cs.wait_ready(a)
+            print(f"[usage] worker deciding and usage-a ready after {time.monotonic() - t0:.1f}s")
 
-            # 1. worker-a alone.
+            # 1. usage-a alone.
             one = await Load(cs, RATE).run(6.0)
-            want, got = await step_done(col, one, a.url, "step 1, worker-a alone", "")
+            want, got = await step_done(col, one, a.url, "step 1, usage-a alone", "")
             assert got == want
             assert set(want) == {"load", "web", UNKNOWN}
 
-            # 2. worker-b joins mid-load.
+            # 2. usage-b joins mid-load.
             stop = asyncio.Event()
             load = Load(cs, RATE)
             b: list[Proc] = []
@@ -214,53 +236,50 @@ def test_usage_counts_match_audit_log_across_join_and_sigterm(chaos_stack: Chaos
             async def join() -> None:
                 await asyncio.sleep(3.0)
                 joined = time.monotonic()
-                b.append(worker("worker-b", port_b))
-                while not (decided_by(tracker, b[0], joined) and decided_by(tracker, a, joined)):
-                    assert time.monotonic() - joined < 120, "worker-b never decided"
-                    await asyncio.sleep(0.2)
-                print(f"[usage] step 2: worker-b started 3.0s into the load; both deciding "
-                      f"{time.monotonic() - joined:.1f}s later")
+                b.append(cs.usage("usage-b", port_b))
+                await until("usage-b holding partitions", lambda: holds_partitions(b[0]))
+                await cs.wait_ready(b[0])
+                await cs.wait_ready(a)
+                print(f"[usage] step 2: usage-b started 3.0s into the load; both ready and "
+                      f"holding partitions {time.monotonic() - joined:.1f}s later")
                 await asyncio.sleep(5.0)
                 stop.set()
 
             two, _ = await asyncio.gather(load.run(180.0, stop), join())
-            want, got = await step_done(col, two, a.url, "step 2, worker-b joined",
-                                        " via worker-a")
+            want, got = await step_done(col, two, a.url, "step 2, usage-b joined",
+                                        " via usage-a")
             assert got == want
-            assert await per_key(b[0].url, sorted(want)) == want, "worker-b answers otherwise"
+            assert await per_key(b[0].url, sorted(want)) == want, "usage-b answers otherwise"
             assert await overview(a.url) == want
             assert await via_admin(cs.url, sorted(want)) == want
             held = {}
-            for name, proc in (("worker-a", a), ("worker-b", b[0])):
+            for name, proc in (("usage-a", a), ("usage-b", b[0])):
                 held[name] = sorted(await local_keys(proc.url))
-            print(f"[usage] step 2: key ids each worker holds: {held}")
+            print(f"[usage] step 2: key ids each usage process holds: {held}")
             # Each holds some: so a request to either one was forwarded for the others.
             assert all(held.values())
             assert sorted(k for ks in held.values() for k in ks) == sorted(want)
 
-            # 3. worker-a leaves with SIGTERM mid-load.
+            # 3. usage-a leaves with SIGTERM mid-load.
             stop = asyncio.Event()
             load = Load(cs, RATE)
 
             async def leave() -> None:
                 await asyncio.sleep(3.0)
-                cs.mark("worker-a", "SIGTERM")
+                cs.mark("usage-a", "SIGTERM")
                 termed = time.monotonic()
                 await asyncio.to_thread(a.stop)
                 exited = time.monotonic() - termed
-                since = time.monotonic()
-                while not decided_by(tracker, b[0], since):
-                    assert time.monotonic() - since < 120, "worker-b stopped deciding"
-                    await asyncio.sleep(0.2)
-                print(f"[usage] step 3: worker-a SIGTERMed 3.0s into the load, exited after "
-                      f"{exited:.1f}s (code {a.popen.returncode}); worker-b deciding "
+                await cs.wait_ready(b[0])
+                print(f"[usage] step 3: usage-a SIGTERMed 3.0s into the load, exited after "
+                      f"{exited:.1f}s (code {a.popen.returncode}); usage-b ready "
                       f"{time.monotonic() - termed:.1f}s after the SIGTERM")
                 await asyncio.sleep(6.0)
                 stop.set()
 
             three, _ = await asyncio.gather(load.run(180.0, stop), leave())
-            want, got = await step_done(col, three, b[0].url, "step 3, worker-a left",
-                                        " via worker-b")
+            want, got = await step_done(col, three, b[0].url, "step 3, usage-a left",
+                                        " via usage-b")
             dup = duplicates(col)
             total = sum(sum(c.values()) for c in want.values())
             print(f"[usage] audit-log: {total} decisions, {dup} of them repeated decisions; "
@@ -270,40 +289,40 @@ def test_usage_counts_match_audit_log_across_join_and_sigterm(chaos_stack: Chaos
             assert via_cli(cs, b[0].url) == want
             assert b[0].alive(), b[0].tail()
 
-            # 4. worker-c joins, then worker-b is SIGKILLed mid-load: at least once.
-            c = worker("worker-c", free_port())
+            # 4. usage-c joins, then usage-b is SIGKILLed mid-load: at least once.
+            c = cs.usage("usage-c", free_port())
             stop = asyncio.Event()
             load = Load(cs, RATE)
 
             async def kill() -> None:
                 since = time.monotonic()
-                while not decided_by(tracker, c, since):
-                    assert time.monotonic() - since < 120, "worker-c never decided"
-                    await asyncio.sleep(0.2)
+                await until("usage-c holding partitions", lambda: holds_partitions(c))
+                await cs.wait_ready(c)
                 await asyncio.sleep(3.0)
-                cs.mark("worker-b", "SIGKILL")
+                cs.mark("usage-b", "SIGKILL")
                 os.killpg(b[0].popen.pid, signal.SIGKILL)
                 b[0].popen.wait(10)
                 killed = time.monotonic()
-                while not decided_by(tracker, c, killed + 1.0):
-                    assert time.monotonic() - killed < 120, "worker-c stopped deciding"
-                    await asyncio.sleep(0.2)
-                print(f"[usage] step 4: worker-c deciding; worker-b SIGKILLed "
-                      f"{killed - since:.1f}s later (its partitions move after the session "
-                      "timeout)")
-                await asyncio.sleep(5.0)
+                # usage-b's partitions move after its session times out (10 s).
+                await asyncio.sleep(12.0)
+                await cs.wait_ready(c)
+                print(f"[usage] step 4: usage-c ready; usage-b SIGKILLed "
+                      f"{killed - since:.1f}s later")
+                await asyncio.sleep(3.0)
                 stop.set()
 
             four, _ = await asyncio.gather(load.run(240.0, stop), kill())
             await drain(col, four.ok, 60)
+            assert decided_by(tracker, w, t0), "the worker stopped deciding"
             took, want, got = await settled_at_least(col, c.url)
             extra = {k: sum(got.get(k, Counter()).values()) - sum(want[k].values())
                      for k in want}
-            print(f"[usage] step 4, worker-b killed: {four.summary()}; usage settled "
+            print(f"[usage] step 4, usage-b killed: {four.summary()}; usage settled "
                   f"{took:.1f}s after the last decision; counted more than audit-log: {extra} "
                   f"(at-least-once; bound {int(RATE * 3)})")
-            show("step 4 via worker-c", want, got)
+            show("step 4 via usage-c", want, got)
             assert all(n >= 0 for n in extra.values()), "usage lost decisions"
             assert sum(extra.values()) <= RATE * 3, "more counted twice than a kill can explain"
+            assert w.alive(), w.tail()
 
     asyncio.run(go())

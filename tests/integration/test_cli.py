@@ -41,7 +41,7 @@ def test_topics_apply_is_idempotent(env: Env) -> None:
     assert sorted(done.stdout.split()) == sorted(
         f"{env.prefix}{t}:" if i % 2 == 0 else "ok"
         for t in ("accepted-events", "audit-log", "auth-config", "eventguard-keys-changelog",
-                  "eventguard-usage-changelog", "eventguard-usage-deltas",
+                  "eventguard-usage-counts-changelog", "eventguard-usage-deltas",
                   "eventguard-usage-last-changelog", "nonces", "raw-events", "rejected-events")
         for i in range(2))
 

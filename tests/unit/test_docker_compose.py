@@ -28,11 +28,13 @@ COMPOSE = ROOT / "docker-compose.yml"
 PROMETHEUS = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 HEALTH_PATHS = ("/health", "/ready")
 FAUST_WEB_PORT = 6066  # Faust's default web port, where a worker serves /health and /metrics
-LONG_RUNNING = ("ingest", "worker")
+LONG_RUNNING = ("ingest", "worker", "usage")
+FAUST_COMMANDS = ("worker", "usage")  # they hand extra arguments on to `faust worker`
 # A service without a healthcheck is never "healthy": `depends_on: service_healthy` on
 # it would wait forever, and a dead ingest would look alive.
 NEEDS_HEALTHCHECK = ("ingest",)
-SCRAPE_JOBS = {"ingest": "eventguard-ingest", "worker": "eventguard-worker"}
+SCRAPE_JOBS = {"ingest": "eventguard-ingest", "worker": "eventguard-worker",
+               "usage": "eventguard-usage"}
 MONITORING = ("prometheus", "grafana")
 
 Doc = dict[str, Any]
@@ -68,7 +70,7 @@ def command_problems(doc: Doc) -> list[str]:
         except SystemExit:
             problems.append(f"{name}: `eventguard {' '.join(command(svc))}` does not parse")
             continue
-        if rest and args.command != "worker":  # only the worker hands extra args on
+        if rest and args.command not in FAUST_COMMANDS:  # only they hand extra args on
             problems.append(f"{name}: `eventguard {args.command}` does not take {rest}")
     return problems
 
@@ -91,7 +93,7 @@ def port(svc: Doc) -> int | None:
     args, rest = parsed(svc)
     if args.command == "ingest":
         return int(args.port)
-    if hasattr(args, "web_port"):  # `eventguard worker --web-port N`; without it, no web
+    if hasattr(args, "web_port"):  # `eventguard worker|usage --web-port N`; else None here
         return int(args.web_port) if args.web_port is not None else None
     for n, arg in enumerate(rest):  # else Faust's own `--web-port N`, `--web-port=N`, `-p N`
         if arg in ("--web-port", "-p") and n + 1 < len(rest):
@@ -197,7 +199,14 @@ def test_the_compose_file_passes(check: str) -> None:
 def test_the_compose_file_has_the_stack() -> None:
     services = eventguard_services(load())
     kinds = sorted(parsed(svc)[0].command for svc in services.values())
-    assert kinds == ["ingest", "topics", "worker", "worker"]
+    assert kinds == ["ingest", "topics", "usage", "worker", "worker"]
+
+
+def test_the_admin_api_asks_the_usage_process() -> None:
+    doc = load()
+    url = urlsplit(environment(svc(doc, "ingest"))[settings.USAGE_URL_ENV])
+    usage = svc(doc, str(url.hostname))
+    assert parsed(usage)[0].command == "usage" and url.port == port(usage)
 
 
 # Each check, shown a broken copy of the real file, finds the break.
@@ -239,6 +248,8 @@ BREAKS: list[tuple[str, str, Callable[[Doc], None]]] = [
     ("commands", "unknown command", set_command("worker-1", ["wroker", "--config", "x"])),
     ("commands", "missing value", set_command("topics", ["topics", "apply", "--config"])),
     ("environment", "a misspelt variable", set_env("worker-1", "EVENTGUARD_LOGFORMAT")),
+    ("environment", "the worker URL usage no longer reads",
+     set_env("ingest", "EVENTGUARD_WORKER_URL")),
     ("environment", "a variable nobody reads", set_env("ingest", "EVENTGUARD_PORT")),
     ("healthchecks", "a path that is no health endpoint",
      set_health("ingest", "http://127.0.0.1:8001/healthz")),
@@ -255,6 +266,10 @@ BREAKS: list[tuple[str, str, Callable[[Doc], None]]] = [
           set_health("worker-2", "http://127.0.0.1:6066/ready"))),
     ("scraping", "a worker the scrape config does not know",
      lambda doc: doc["services"].__setitem__("worker-3", copy.deepcopy(svc(doc, "worker-1")))),
+    ("scraping", "a usage process the scrape config does not know",
+     lambda doc: doc["services"].__setitem__("usage-2", copy.deepcopy(svc(doc, "usage")))),
+    ("healthchecks", "the usage process checked on a worker's port",
+     set_health("usage", "http://127.0.0.1:6066/ready")),
     ("scraping", "the ingest moved to another port",
      set_command("ingest", [*INGEST[:-1], "8080"])),
     ("profiles", "Prometheus in the plain `docker compose up`",

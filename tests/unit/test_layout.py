@@ -17,6 +17,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "workers"
 WORKER = ("workers.app", "workers.faust_app", "workers.agents", "workers.kafka")
+WORKER_ONLY = ("workers.app", "workers.agents")
+USAGE = ("workers.usage_app", "workers.usage_agents")
 INGEST = ("workers.ingest",)
 DEV_STACK = ("workers.devstack", "workers.cli")
 AUTH_MAY_IMPORT = {"jwt", "cryptography", "orjson", *sys.stdlib_module_names}
@@ -104,6 +106,26 @@ def test_the_worker_imports_neither_the_ingest_nor_the_dev_stack() -> None:
                         + "".join(chains))
 
 
+def test_the_worker_and_the_usage_process_do_not_import_each_other() -> None:
+    """Usage runs apart so that nothing in it can stop a decision: sharing a module that
+    holds a Faust app would build that app in both processes."""
+    chains = forbidden_chains(PACKAGE, WORKER, USAGE)
+    chains += forbidden_chains(PACKAGE, USAGE, (*WORKER_ONLY, *INGEST, *DEV_STACK))
+    assert not chains, "the worker and the usage process must stay apart:" + "".join(chains)
+
+
+def test_the_running_usage_process_loads_no_worker_agent() -> None:
+    code = ("import sys; from workers.usage_app import app; app.discover(); "
+            "print(' '.join(m for m in sys.modules if m.startswith('workers.')))")
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}  # nothing connects
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120, check=True)
+    loaded = done.stdout.split()
+    assert "workers.usage_agents.tally" in loaded and "workers.usage_agents.pages" in loaded
+    assert not [m for m in loaded
+                if within(m, (*WORKER_ONLY, *INGEST, *DEV_STACK, "workers.bench"))]
+
+
 def test_the_running_worker_loads_neither_the_ingest_nor_the_dev_stack() -> None:
     """Faust's autodiscovery imports by scanning packages, which the ast walk cannot see."""
     code = ("import sys; from workers.app import app; app.discover(); "
@@ -113,11 +135,11 @@ def test_the_running_worker_loads_neither_the_ingest_nor_the_dev_stack() -> None
                           text=True, timeout=120, check=True)
     loaded = done.stdout.split()
     assert "workers.agents.authorize" in loaded
-    assert not [m for m in loaded if within(m, (*INGEST, *DEV_STACK, "workers.bench"))]
+    assert not [m for m in loaded if within(m, (*INGEST, *DEV_STACK, *USAGE, "workers.bench"))]
 
 
 def test_the_ingest_imports_neither_the_worker_nor_the_dev_stack() -> None:
-    chains = forbidden_chains(PACKAGE, INGEST, ("workers.app", "workers.agents", *DEV_STACK))
+    chains = forbidden_chains(PACKAGE, INGEST, (*WORKER_ONLY, *USAGE, *DEV_STACK))
     assert not chains, ("the ingest must know neither the worker nor the dev stack:"
                         + "".join(chains))
 

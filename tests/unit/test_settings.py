@@ -100,22 +100,23 @@ def test_min_insync_replicas_above_the_replication_factor_is_refused() -> None:
         settings.from_mapping({"kafka": {"replication_factor": 1, "min_insync_replicas": 2}})
 
 
-def test_worker_web_port_and_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("EVENTGUARD_WORKER_URL", raising=False)
+def test_usage_web_port_and_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EVENTGUARD_USAGE_URL", raising=False)
     default = settings.from_mapping({})
-    assert default.worker_web_port == 6066 and default.worker_url == "http://127.0.0.1:6066"
-    port = settings.from_mapping({"worker": {"web_port": 7000}})
-    assert port.worker_url == "http://127.0.0.1:7000"
-    url = settings.from_mapping({"worker": {"url": "http://w1:6066/"}})
-    assert url.worker_url == "http://w1:6066"
-    monkeypatch.setenv("EVENTGUARD_WORKER_URL", "http://env:1")
-    assert settings.from_mapping({"worker": {"url": "http://w1:6066"}}).worker_url == "http://env:1"
+    assert default.worker_web_port == 6066 and default.usage_web_port == 6067
+    assert default.usage_url == "http://127.0.0.1:6067"
+    assert default.usage_app_id == "eventguard-usage"
+    port = settings.from_mapping({"usage": {"web_port": 7000}})
+    assert port.usage_url == "http://127.0.0.1:7000"
+    url = settings.from_mapping({"usage": {"url": "http://u1:6067/"}})
+    assert url.usage_url == "http://u1:6067"
+    monkeypatch.setenv("EVENTGUARD_USAGE_URL", "http://env:1")
+    assert settings.from_mapping({"usage": {"url": "http://u1:6067"}}).usage_url == "http://env:1"
+    # worker.url named a worker, which no longer serves usage: not read.
+    monkeypatch.delenv("EVENTGUARD_USAGE_URL")
+    assert settings.from_mapping({"worker": {"url": "http://w1:6066"}}).usage_url == \
+        "http://127.0.0.1:6067"
     with pytest.raises(settings.ConfigError):
         settings.from_mapping({"worker": {"web_port": "x"}})
-
-
-def test_worker_usage_flag() -> None:
-    assert settings.from_mapping({}).usage is True
-    assert settings.from_mapping({"worker": {"usage": False}}).usage is False
     with pytest.raises(settings.ConfigError):
-        settings.from_mapping({"worker": {"usage": "no"}})
+        settings.from_mapping({"usage": {"web_port": "x"}})

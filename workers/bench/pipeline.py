@@ -8,6 +8,10 @@ straight to Kafka as the ingest writes them (workers/bench/workloads.py). Each
 pass is timed from the first record produced until its N-th output record has
 been read back from audit-log. The pure decision core is timed in-process on
 the same records.
+
+By default a usage process (`eventguard usage`) runs beside the worker, as in a
+deployment: it reads the worker's audit-log and shares the machine's cores, so the
+worker's ratio is measured with usage counting. `--without-usage` leaves it out.
 """
 
 from __future__ import annotations
@@ -27,19 +31,21 @@ from workers import topics
 from workers.auth.authorize import decide
 from workers.auth.request import RawRequest
 from workers.bench.workloads import METHODS, SECRET_MIX, Record, Workload
-from workers.devstack.processes import Proc, Stack
+from workers.devstack.processes import Proc, Stack, wait_http
 from workers.paths import cache_dir
+from workers.usage import client as usage_client
 
 WARMUP = 5000  # untimed records through each pass before the timed ones
 READY = {"passthrough": b"passthrough: assigned", "faust": b"[^Worker]: Ready"}
 
 
 async def run(bootstrap: str, events: int, methods: tuple[str, ...] = METHODS,
-              processes: int = 1) -> int:
+              processes: int = 1, usage: bool = True) -> int:
     load = Workload()
     run_id = secrets.token_hex(3)
     print(f"bench pipeline: {events} events per method on {bootstrap}, {processes} "
-          f"process(es) per pass; secrets mix: {', '.join(SECRET_MIX)}", flush=True)
+          f"process(es) per pass, {'with' if usage else 'without'} a usage process beside "
+          f"the worker; secrets mix: {', '.join(SECRET_MIX)}", flush=True)
     prefixes = {name: f"bench{run_id}-{name}." for name in ("base", "faust", "worker")}
     for prefix in prefixes.values():
         await topics.apply(bootstrap, topics.load_specs(), prefix)
@@ -69,6 +75,12 @@ async def run(bootstrap: str, events: int, methods: tuple[str, ...] = METHODS,
             procs = await _started(
                 [stack.worker(config, name=f"bench-worker{_n(i, processes)}")
                  for i in range(processes)], READY["faust"])
+            if usage:
+                counting = stack.usage(config, name="bench-usage")
+                # Ready: it has its partitions and knows the keys, so it counts from the
+                # first timed record (an untimed start-up would flatter the worker).
+                await asyncio.to_thread(wait_http, counting.url + "/ready", counting, 120.0)
+                procs.append(counting)
             for method in methods:
                 records = load.records(method, run_id, events)
                 core = decision_core_rate(load, records)
@@ -78,6 +90,12 @@ async def run(bootstrap: str, events: int, methods: tuple[str, ...] = METHODS,
                 print(f"  {method:<10} {core:>12,.0f} d/s {rate:>10,.0f} ev/s "
                       f"{rate / aiokafka_rate:>11.2f} {rate / faust_rate:>13.2f}"
                       + ("" if processes == 1 else f" {rate / processes:>9,.0f} ev/s"),
+                      flush=True)
+            if usage:
+                await asyncio.sleep(3.0)  # a tally batch is about a second of records
+                body = await usage_client.fetch(counting.url)
+                print(f"  usage process: {sum(k['total'] for k in body['keys']):,} decisions "
+                      "counted 3 s after the last pass (warm-up and probes included)",
                       flush=True)
         finally:
             stack.stop()

@@ -26,6 +26,9 @@ def register(sub: Any) -> None:
                    help="ingest: ingest process counts to run (default: 1 and 2); "
                         "pipeline: processes per pass (default: 1)")
     b.add_argument("--rate", type=float, default=2000.0, help="latency: events/s (default 2000)")
+    b.add_argument("--without-usage", dest="usage", action="store_false",
+                   help="pipeline: no usage process beside the worker (by default one runs, "
+                        "as in a deployment, and reads the worker's audit-log)")
     b.set_defaults(func=main)
 
 
@@ -41,4 +44,4 @@ def main(args: argparse.Namespace, _: list[str]) -> int:
     if args.what == "propagation":
         return asyncio.run(propagation.run(bootstrap, args.trials))
     return asyncio.run(pipeline.run(bootstrap, args.events, tuple(args.method or METHODS),
-                                    (args.processes or [1])[0]))
+                                    (args.processes or [1])[0], usage=args.usage))

@@ -47,23 +47,26 @@ def run(config_arg: str | None, port: int, wait: bool = True) -> int:
         bootstrap = broker.start().bootstrap
         print(f"Kafka: {bootstrap}  (log {broker.log_file()})")
     stack = Stack(cache_dir() / "logs", bootstrap, conf.topic_prefix)
-    # `timeout`, a supervisor or `kill` stop us with SIGTERM: stop the ingest and the
-    # worker as Ctrl-C does, instead of leaving them running on the ports.
+    # `timeout`, a supervisor or `kill` stop us with SIGTERM: stop the ingest, the worker
+    # and the usage process as Ctrl-C does, instead of leaving them running on the ports.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         asyncio.run(topics.apply(bootstrap, topics.load_specs(), conf.topic_prefix,
                                  conf.replication_factor, conf.min_insync_replicas))
         print(f"Topics: ready ({', '.join(s.name for s in topics.load_specs())})")
-        # On worker.web_port, where `eventguard keys usage` and the admin API look.
         worker = stack.worker(config, web_port=conf.worker_web_port)
+        # Per-key usage, in a process of its own (it cannot stop the worker's decisions),
+        # on usage.web_port, where `eventguard keys usage` and the admin API look.
+        usage = stack.usage(config, web_port=conf.usage_web_port)
         stack.ingest(config, port)
         url = f"http://127.0.0.1:{port}"
-        print(f"Ingest: {url}   Worker: {worker.url} (usage)   Worker log: {worker.log}")
+        print(f"Ingest: {url}   Worker: {worker.url}   Usage: {usage.url}")
+        print(f"Logs: {worker.log}, {usage.log}")
         asyncio.run(_demo(conf, bootstrap, url, wait))
     except KeyboardInterrupt:
         print()
     finally:
-        print("Stopping the ingest and the worker...")
+        print("Stopping the ingest, the usage process and the worker...")
         stack.stop()
         if started_broker:
             print("Stopping Kafka...")
@@ -192,7 +195,8 @@ def _print_next_steps(url: str, samples: list[Sample]) -> None:
         print(f"  curl -s '{url}{first.path}'{origin_flag} -d '{{\"event_type\":\"page\"}}'")
     print("  .venv/bin/eventguard tail accepted-events     (or rejected-events, audit-log)")
     print("  .venv/bin/eventguard keys add mykey --client  (a new key, live on the worker in ms)")
-    print("  .venv/bin/eventguard keys usage               (per key: last used, counts per reason)")
+    print("  .venv/bin/eventguard keys usage               (per key: last used, counts per "
+          "reason; from the usage process)")
     print(f"  curl -s {url}/metrics | grep ^eventguard_     (the worker's: /metrics, /ready on "
           "its web port)")
 

@@ -53,7 +53,9 @@ def register(sub: Any) -> None:
     u = add("usage", help="last accepted/rejected times and counts per reason, last hour")
     u.add_argument("id", nargs="?", help="one key id (JSON); without it, one line per key")
     u.add_argument("--json", action="store_true", help="every key as JSON")
-    u.add_argument("--worker", help="a worker's web server (default: worker.url)")
+    u.add_argument("--url", help="the usage process's web server (default: usage.url)")
+    # Before the usage process, usage was read from a worker's web server.
+    u.add_argument("--worker", dest="url", help=argparse.SUPPRESS)
     c = add("check", help="is SECRET valid for key ID now? (exit 0 yes, 1 no)")
     c.add_argument("id")
     c.add_argument("secret", help="the secret, or - to read it from standard input")
@@ -66,7 +68,7 @@ def main(args: argparse.Namespace, _: list[str]) -> int:
         return 0
     conf = settings.load()
     if args.op == "usage":
-        return _usage(args, args.worker or conf.worker_url)
+        return _usage(args, args.url or conf.usage_url)
     store = KeyStore(kafka_address.bootstrap(conf), conf.topic("auth-config"))
     try:
         return asyncio.run(_run(args, store))
@@ -123,9 +125,9 @@ def _change(args: argparse.Namespace, store: KeyStore, now: float) -> admin.Chan
     return admin.set_disabled(keys, args.id, disabled=args.op == "disable")
 
 
-def _usage(args: argparse.Namespace, worker_url: str) -> int:
+def _usage(args: argparse.Namespace, usage_url: str) -> int:
     try:
-        body = asyncio.run(usage_client.fetch(worker_url, args.id))
+        body = asyncio.run(usage_client.fetch(usage_url, args.id))
     except usage_client.Unavailable as exc:
         print(f"eventguard keys usage: {exc}", file=sys.stderr)
         return 1

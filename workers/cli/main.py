@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from workers import kafka_address, log_format, settings
 from workers.cli import bench, kafka_cluster, keys, send
@@ -16,6 +17,8 @@ from workers.devstack.cluster import Cluster
 
 # These commands make or report the embedded broker themselves.
 OWN_BROKER = ("kafka", "run")
+# These run a Faust app and hand extra arguments on to `faust worker`.
+FAUST_COMMANDS = ("worker", "usage")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "log_format", None):
         # The Faust app and every process this command starts read it there.
         os.environ[settings.LOG_FORMAT_ENV] = args.log_format
-    if args.command != "worker" and rest:
+    if args.command not in FAUST_COMMANDS and rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command not in OWN_BROKER:
         _name_the_embedded_broker()
@@ -91,12 +94,22 @@ def build_parser() -> argparse.ArgumentParser:
                        parents=[logs])
     w.add_argument("--config")
     w.add_argument("--web-port", type=int,
-                   help="serve /health, /ready, /metrics and per-key usage on this port "
-                        "(Faust's web server; default worker.web_port, 6066; --without-web: "
-                        "none)")
+                   help="serve /health, /ready and /metrics on this port (Faust's web "
+                        "server; default worker.web_port, 6066; --without-web: none)")
     w.add_argument("--web-bind", default="127.0.0.1",
                    help="the address the web server listens on (0.0.0.0: every interface)")
     w.set_defaults(func=_worker)
+
+    u = sub.add_parser("usage", help="run the usage process: per-key usage from audit-log, "
+                                     "beside the workers (extra args go to `faust worker`)",
+                       parents=[logs])
+    u.add_argument("--config")
+    u.add_argument("--web-port", type=int,
+                   help="serve per-key usage, /health, /ready and /metrics on this port "
+                        "(default usage.web_port, 6067)")
+    u.add_argument("--web-bind", default="127.0.0.1",
+                   help="the address the web server listens on (0.0.0.0: every interface)")
+    u.set_defaults(func=_usage)
 
     tl = sub.add_parser("tail", help="print a topic's records as JSON lines", parents=[logs])
     tl.add_argument("topic")
@@ -106,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--timeout", type=float, default=0, help="stop after N idle seconds")
     tl.set_defaults(func=_tail)
 
-    r = sub.add_parser("run", help="the demo: broker, topics, ingest, worker, sample events",
+    r = sub.add_parser("run", help="the demo: broker, topics, ingest, worker, usage, sample "
+                                   "events",
                        parents=[logs])
     r.add_argument("--config", default=None)
     r.add_argument("--port", type=int, default=8001)
@@ -205,11 +219,25 @@ def _worker(args: argparse.Namespace, rest: list[str]) -> int:
     kafka_address.bootstrap(settings.load())
     from workers.app import app
 
-    # Faust's web server serves /health, /ready, /metrics and per-key usage: on --web-port,
-    # else worker.web_port; `--without-web` turns it off.
+    # Faust's web server serves /health, /ready and /metrics: on --web-port, else
+    # worker.web_port; `--without-web` turns it off.
+    return _faust_main(app, args, rest, settings.load().worker_web_port)
+
+
+def _usage(args: argparse.Namespace, rest: list[str]) -> int:
+    log_format.configure(log_format.chosen())  # until Faust sets up its own logging
+    kafka_address.bootstrap(settings.load())
+    from workers.usage_app import app
+
+    # Per-key usage, /health, /ready and /metrics: on --web-port, else usage.web_port.
+    return _faust_main(app, args, rest, settings.load().usage_web_port)
+
+
+def _faust_main(app: Any, args: argparse.Namespace, rest: list[str], default_port: int
+                ) -> int:
     web_port = args.web_port
     if web_port is None and "--without-web" not in rest:
-        web_port = settings.load().worker_web_port
+        web_port = default_port
     # Faust's banner and start-up spinner are not log lines: JSON mode leaves them out.
     sys.argv = faust_worker_argv(web_port, args.web_bind, rest,
                                  quiet=log_format.chosen() == log_format.JSON)

@@ -21,7 +21,7 @@ class Proc:
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
-    url: str = ""  # a worker's web server
+    url: str = ""  # a worker's or the usage process's web server
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -75,10 +75,20 @@ class Stack:
 
     def worker(self, config: Path, name: str = "worker", env: dict[str, str] | None = None,
                web_port: int | None = None) -> Proc:
-        """A worker serving /health, /ready, /metrics and usage on loopback (`Proc.url`),
-        on `web_port`, or a free port if none."""
+        """A worker serving /health, /ready and /metrics on loopback (`Proc.url`), on
+        `web_port`, or a free port if none."""
+        return self._faust("worker", config, name, env, web_port)
+
+    def usage(self, config: Path, name: str = "usage", env: dict[str, str] | None = None,
+              web_port: int | None = None) -> Proc:
+        """A usage process (`eventguard usage`) serving usage, /health, /ready and /metrics
+        on loopback (`Proc.url`), on `web_port`, or a free port if none."""
+        return self._faust("usage", config, name, env, web_port)
+
+    def _faust(self, command: str, config: Path, name: str, env: dict[str, str] | None,
+               web_port: int | None) -> Proc:
         port = web_port or free_port()
-        proc = self._spawn(name, ["worker", "--config", str(config), "-l", "info",
+        proc = self._spawn(name, [command, "--config", str(config), "-l", "info",
                                   "--web-host", "127.0.0.1", "--web-bind", "127.0.0.1",
                                   "--web-port", str(port)], env)
         proc.url = f"http://127.0.0.1:{port}"

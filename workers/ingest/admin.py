@@ -41,9 +41,9 @@ Wrap = Callable[[str, Callable[[web.Request], Awaitable[web.StreamResponse]]],
 
 class AdminAPI:
     def __init__(self, store: Store, admin_token: str | None, seal: Callable[[str], str],
-                 worker_url: str | None = None) -> None:
+                 usage_url: str | None = None) -> None:
         self.store = store
-        self.worker_url = worker_url  # usage is read from a worker's web server
+        self.usage_url = usage_url  # usage is read from the usage process's web server
         self.token_digest = secrets.digest(admin_token) if admin_token else None
         self.seal = seal
         self._following: asyncio.Task[None] | None = None
@@ -146,12 +146,12 @@ class AdminAPI:
         return json({"valid": reason.accepted, "reason": reason.value, "detail": detail})
 
     async def usage(self, request: web.Request) -> web.Response:
-        """A key id's usage (`/keys/{id}/usage`), or every key id's (`/usage`), as a worker
-        counts it: the ingest only relays (it does not know the worker)."""
-        if not self.worker_url:
-            return error(503, "no worker URL; set worker.url in the config")
+        """A key id's usage (`/keys/{id}/usage`), or every key id's (`/usage`), as the usage
+        process counts it: the ingest only relays (it does not know the usage process)."""
+        if not self.usage_url:
+            return error(503, f"no usage URL; set {usage_client.WHERE}")
         try:
-            body = await usage_client.fetch(self.worker_url, request.match_info.get("id"))
+            body = await usage_client.fetch(self.usage_url, request.match_info.get("id"))
         except usage_client.Unavailable as exc:
             return error(503, str(exc), {"Retry-After": "5"})
         return json(body)

@@ -62,7 +62,7 @@ def _serve(conf: Settings, bootstrap: str, host: str, port: int, reuse_port: boo
     sink = KafkaSink(bootstrap, topic, conf.max_body_bytes)
     store = KeyStore(bootstrap, conf.topic("auth-config"))
     token = conf.admin_token.value if conf.admin_token else None
-    api = AdminAPI(store, token, lambda secret: Vault().seal(secret), conf.worker_url)
+    api = AdminAPI(store, token, lambda secret: Vault().seal(secret), conf.usage_url)
     app = create_app(sink, conf, api, metrics_dir)
 
     async def close_sink(_: web.Application) -> None:

@@ -15,7 +15,7 @@ Anyone who can write to the cluster can write to a changelog topic, and faust-st
   and skips the record that fails.
 
 What a garbage record leaves in a table (a None key, a value of the wrong shape) is for
-the table's readers to ignore (workers/agents/usage.py).
+the table's readers to ignore (workers/usage_agents/counts.py).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ Remove when Faust rewinds a changelog partition after a drop (robinhood/faust #5
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -112,17 +113,15 @@ def _offset(offsets: Mapping[Any, int | None], tp: Any) -> int:
     return -1 if value is None else int(value)
 
 
-def exit_with(die: Callable[[str], None]) -> None:
-    """How the watchdog ends the process (the worker's `outbox.die`)."""
-    global _die
-    _die = die
+EXIT_CODE = 70  # EX_SOFTWARE, as the worker's other fail-closed exits (agents/outbox.py)
 
 
-def _raise(reason: str) -> None:
-    raise SystemExit(f"eventguard: {reason}")
-
-
-_die: Callable[[str], None] = _raise
+def _die(reason: str) -> None:
+    """End the process now: the supervisor restarts it, and it reads the changelog again."""
+    log.critical("%s. Exiting with code %d so that the supervisor restarts it.", reason,
+                 EXIT_CODE)
+    logging.shutdown()
+    os._exit(EXIT_CODE)
 
 
 async def watch(app: Any, sleep: Callable[[float], Awaitable[Any]],

@@ -4,7 +4,7 @@ faust-streaming 0.15.3, in-memory store: `Collection._del_old_keys` expires the 
 listed in `_partition_timestamps`, which only `on_key_set` (a write by this worker) fills.
 Windows applied from the changelog (recovery after a rebalance, or a standby replica)
 go through `Store.apply_changelog_batch`, which does not list them, so they stay in
-memory until the process ends. workers/agents/usage.py drops them with its own timer
+memory until the process ends. workers/usage_agents/counts.py drops them with its own timer
 (`forget_old_windows`).
 
 Skipped by default (it documents Faust, not eventguard):
