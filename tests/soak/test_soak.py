@@ -1,5 +1,6 @@
 """`make soak`: 100 membership changes of 3-4 workers under steady load while keys change
-60 times a second; every decision is judged against the key table's changelog.
+60 times a second, with the usage process running; every decision is judged against the
+key table's changelog.
 
 After every change: how long until every live worker says ready, then a key is added and
 the previous one revoked, and requests with both go to every raw-events partition until
@@ -47,8 +48,10 @@ def test_soak(chaos_stack: ChaosStack) -> None:
     for _ in range(3):
         members.start()
     cs.ingest()
+    usage = cs.usage()
     asyncio.run(cs.wait_deciding(list(members.live.values()), distinct_workers=3))
     figures = asyncio.run(_soak(cs, members, changelog_topic(app_id)))
+    assert usage.alive(), f"the usage process exited:\n{usage.tail()}"
     logs = "".join(cs.log_text(n) for n in {p.name for p in cs.stack.procs})
     lines = {line: logs.count(line) for line in STALL_LINES}
     print(f"\n[soak] log lines: {lines}")
