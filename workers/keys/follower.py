@@ -92,6 +92,9 @@ class KeyFollower:
                     self.on_record(msg.key, msg.value)
                 if records:
                     fresh.applied(records[-1].offset + 1, self.clock())
+                if watcher.done():  # it ends only by raising: the reader cannot judge itself
+                    watcher.result()
+                    raise RuntimeError("the end-offset watcher stopped")
                 self._act(consumer, fresh)
         finally:
             if watcher is not None:
