@@ -121,17 +121,31 @@ class Sampler:
         if began is not None:
             self.windows.append((name, time.time() - began))
 
-    async def until_ready(self, timeout_s: float) -> float | None:
-        """Seconds until every live worker says ready; None if one did not in time."""
+    async def rebalances(self) -> dict[int, float]:
+        """Each live worker process's count of rebalances it took part in, by pid."""
+        out = {}
+        async with aiohttp.ClientSession() as session:
+            for proc in list(self.members.live.values()):
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError, OSError):
+                    out[proc.popen.pid] = (await scrape(session, proc)).get(
+                        "eventguard_rebalances_total", 0.0)
+        return out
+
+    async def until_ready(self, before: dict[int, float], timeout_s: float) -> float | None:
+        """Seconds until every live worker has been through the rebalance the change
+        started (its count went past `before`) and says ready; None if one did not in
+        time. Without the first part, the survivors of a leave looked ready at once."""
         start = time.monotonic()
         async with aiohttp.ClientSession() as session:
             while time.monotonic() - start < timeout_s:
-                ready = 0
+                done = 0
                 for proc in list(self.members.live.values()):
                     with contextlib.suppress(aiohttp.ClientError, TimeoutError, OSError):
-                        if (await scrape(session, proc)).get("eventguard_worker_ready") == 1:
-                            ready += 1
-                if ready == len(self.members.live):
+                        m = await scrape(session, proc)
+                        count = m.get("eventguard_rebalances_total", 0)
+                        moved = count > before.get(proc.popen.pid, -1)
+                        done += moved and m.get("eventguard_worker_ready") == 1
+                if done == len(self.members.live):
                     return time.monotonic() - start
                 await asyncio.sleep(0.2)
         return None

@@ -84,9 +84,10 @@ async def _soak(cs: ChaosStack, members: Members, changelog: str) -> dict[str, i
         not_ready = checks_failed = 0
         for i in range(CHANGES):
             kind = ROTATION[i % len(ROTATION)]
+            before = await sampler.rebalances()
             what = await asyncio.to_thread(members.change, kind)  # a stop waits
             kinds[kind] += 1
-            took = await sampler.until_ready(READY_WITHIN_S)
+            took = await sampler.until_ready(before, READY_WITHIN_S)
             for name, code in members.exited():  # failed closed: the supervisor restarts it
                 exits.append((name, code))
                 members.start(name)
@@ -128,7 +129,9 @@ async def _soak(cs: ChaosStack, members: Members, changelog: str) -> dict[str, i
         at = datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
         print(f"[soak]   {rid} ({probes.sent[rid]}) by {worker}: the changelog around it "
               f"{timeline.around(probes.sent[rid], at)}")
-    print(f"[soak] {load_verdict.summary()}; probes lost {len(probe_lost)}")
+    print(f"[soak] load: lost {len(load_verdict.lost)}, conflicting "
+          f"{len(load_verdict.conflicting)}, wrong {len(load_verdict.wrong)}, decided twice "
+          f"{len(load_verdict.duplicated)}; probes lost {len(probe_lost)}")
     print(f"[soak] load per second (200s/other): {result.timeline()}")
     print(f"[soak] figures {figures}")
     return figures
