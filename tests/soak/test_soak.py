@@ -132,7 +132,8 @@ async def _soak(cs: ChaosStack, members: Members, changelog: str) -> dict[str, i
     print(f"[soak] load: lost {len(load_verdict.lost)}, conflicting "
           f"{len(load_verdict.conflicting)}, wrong {len(load_verdict.wrong)}, decided twice "
           f"{len(load_verdict.duplicated)}; probes lost {len(probe_lost)}")
-    print(f"[soak] load per second (200s/other): {result.timeline()}")
+    gaps = [sec for sec in result.timeline().split() if sec.endswith("!")]
+    print(f"[soak] load: seconds with an answer other than 200: {len(gaps)} {gaps[:20]}")
     print(f"[soak] figures {figures}")
     return figures
 
