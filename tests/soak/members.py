@@ -88,6 +88,7 @@ class Sampler:
     timeline: Timeline
     every_s: float = 0.25
     windows: list[tuple[str, float]] = field(default_factory=list)
+    exits: list[tuple[str, int | None]] = field(default_factory=list)  # restarted at once
     samples: int = 0
     stalls: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     _open: dict[str, float] = field(default_factory=dict)
@@ -138,6 +139,9 @@ class Sampler:
         start = time.monotonic()
         async with aiohttp.ClientSession() as session:
             while time.monotonic() - start < timeout_s:
+                for name, code in self.members.exited():  # the supervisor's part
+                    self.exits.append((name, code))
+                    self.members.start(name)
                 done = 0
                 for proc in list(self.members.live.values()):
                     with contextlib.suppress(aiohttp.ClientError, TimeoutError, OSError):

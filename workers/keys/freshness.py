@@ -35,7 +35,7 @@ END_UNKNOWN_S = 0.5
 class Step(enum.Enum):
     NONE = "none"
     RESEEK = "reseek"  # seek the reader back to `position`: records may have been dropped
-    GIVE_UP = "give_up"  # a re-seek did not heal it, or the log went backwards
+    GIVE_UP = "give_up"  # a re-seek did not heal it
 
 
 @dataclass
@@ -56,11 +56,11 @@ class Freshness:
         self.progress_at = self.now
 
     def saw_end(self, end: int, now: float) -> None:
-        self.end, self.end_at = end, now
-        if end < self.position:
-            self.why_give_up = (f"the changelog ends at offset {end}, before offset "
-                                f"{self.position} this worker applied (was it recreated?)")
-        elif end > self.position and (not self._pending or end > self._pending[-1][0]):
+        """`end` as the broker answered at `now`. An answer can be older than records the
+        reader applied meanwhile (below `position`): that is no news. A changelog that was
+        really recreated makes the reader's fetch fail out of range instead."""
+        self.end, self.end_at = max(end, self.position), now
+        if end > self.position and (not self._pending or end > self._pending[-1][0]):
             self._pending.append((end, now))
         self._settle()
 
