@@ -114,12 +114,13 @@ class KeyFollower:
 
     async def _watch_end(self, consumer: AIOKafkaConsumer, fresh: Freshness) -> None:
         while True:
+            asked = self.clock()  # the answer tells how the log was then, not when it came
             try:
                 ends = await consumer.end_offsets([self.tp])
             except KafkaError:
                 pass  # `problem` says so once END_UNKNOWN_S passed without an answer
             else:
-                fresh.saw_end(ends[self.tp], self.clock())
+                fresh.saw_end(ends[self.tp], asked)
                 self._act(consumer, fresh)
             await asyncio.sleep(END_CHECK_S)
 
