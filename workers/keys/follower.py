@@ -38,9 +38,11 @@ MAX_RECORDS = 2000  # applied between two looks at the clock
 
 class KeyFollower:
     def __init__(self, topic: str, on_record: Callable[[bytes | None, bytes | None], None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 size: Callable[[], int], clock: Callable[[], float] = time.monotonic
+                 ) -> None:
         self.tp = TopicPartition(topic, 0)
         self.on_record = on_record
+        self.size = size  # keys held, for the log line once loaded
         self.die: Callable[[str], None] = _no_exit
         self.clock = clock
         self.freshness: Freshness | None = None
@@ -139,7 +141,8 @@ class KeyFollower:
         problem = fresh.problem(now)
         if problem is None:
             if not self.ready.is_set():
-                log.info("key table: current at offset %d", fresh.position)
+                log.info("key table: %d keys loaded, current at offset %d", self.size(),
+                         fresh.position)
                 self.ready.set()
             self.current.set()
         else:

@@ -61,7 +61,7 @@ class KeyState:
 
     def __init__(self, state: AuthState, topic: str) -> None:
         self.state = state
-        self.follower = KeyFollower(topic, self.on_record)
+        self.follower = KeyFollower(topic, self.on_record, lambda: len(state.keys))
 
     @property
     def ready(self) -> asyncio.Event:
