@@ -92,23 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("worker", help="run a Faust worker (extra args go to `faust worker`)",
                        parents=[logs])
-    w.add_argument("--config")
-    w.add_argument("--web-port", type=int,
-                   help="serve /health, /ready and /metrics on this port (Faust's web "
-                        "server; default worker.web_port, 6066; --without-web: none)")
-    w.add_argument("--web-bind", default="127.0.0.1",
-                   help="the address the web server listens on (0.0.0.0: every interface)")
+    _faust_process_args(w, "serve /health, /ready and /metrics on this port (Faust's web "
+                           "server; default worker.web_port, 6066; --without-web: none)")
     w.set_defaults(func=_worker)
 
     u = sub.add_parser("usage", help="run the usage process: per-key usage from audit-log, "
                                      "beside the workers (extra args go to `faust worker`)",
                        parents=[logs])
-    u.add_argument("--config")
-    u.add_argument("--web-port", type=int,
-                   help="serve per-key usage, /health, /ready and /metrics on this port "
-                        "(default usage.web_port, 6067)")
-    u.add_argument("--web-bind", default="127.0.0.1",
-                   help="the address the web server listens on (0.0.0.0: every interface)")
+    _faust_process_args(u, "serve per-key usage, /health, /ready and /metrics on this port "
+                           "(default usage.web_port, 6067)")
     u.set_defaults(func=_usage)
 
     tl = sub.add_parser("tail", help="print a topic's records as JSON lines", parents=[logs])
@@ -272,3 +264,10 @@ def _run(args: argparse.Namespace, _: list[str]) -> int:
     log_format.configure(log_format.chosen(), logging.WARNING)
     return run(args.config, args.port, wait=not args.no_wait)
 
+
+def _faust_process_args(parser: argparse.ArgumentParser, port_help: str) -> None:
+    """The arguments a Faust process (`worker`, `usage`) takes besides Faust's own."""
+    parser.add_argument("--config")
+    parser.add_argument("--web-port", type=int, help=port_help)
+    parser.add_argument("--web-bind", default="127.0.0.1",
+                        help="the address the web server listens on (0.0.0.0: every interface)")
