@@ -62,6 +62,12 @@ def test_garbage_never_stalls_the_partition(env: Env) -> None:
         "huge-batch": (orjson.dumps([{"event_type": "page"}] * 5000), token,
                        "payload_too_large"),
         "huge-event-type": (orjson.dumps({"event_type": "t" * 500_000}), token, "ok"),
+        # Issue 18: two values of one credential header; the ingest never writes these.
+        "two-tokens": (b'{"event_type":"page"}',
+                       [*token, ("eg-token", digest_token[0][1])], "malformed_event"),
+        "two-origins": (b'{"event_type":"page"}',
+                        [*token, ("eg-origin", b"https://a.shop.test"),
+                         ("eg-origin", b"https://evil.test")], "malformed_event"),
         # orjson reads 1024 levels but writes 254: the output could not be written.
         "deep-valid": (b'{"event_type":"page","a":' + b"[" * 300 + b"]" * 300 + b"}", token,
                        "malformed_event"),
@@ -75,6 +81,9 @@ def test_garbage_never_stalls_the_partition(env: Env) -> None:
         assert audit["reason"] == reason, (name, audit)  # type: ignore[index]
         topic = "accepted-events" if reason == "ok" else "rejected-events"
         assert len(records[topic]) == 1, name
+    for name in ("two-tokens", "two-origins"):
+        [audit] = got[f"{prefix}-{name}"]["audit-log"]
+        assert audit["detail"].endswith("appears more than once"), audit  # type: ignore[index]
 
 
 def test_records_without_a_usable_id_are_decided_under_their_position(env: Env) -> None:

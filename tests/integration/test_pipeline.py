@@ -112,6 +112,46 @@ def test_rejections(env: Env, path: str, secret: None, headers: dict[str, str],
         assert value not in orjson.dumps(record).decode()
 
 
+@pytest.mark.parametrize("origin", ["https://evil.test#.shop.test", "https://evil.test\\.shop.test",
+                                    "https://evil.test?.shop.test", "https://x@a.shop.test",
+                                    "https://a.shop.test/", "www.shop.test"])
+def test_a_look_alike_origin_is_malformed(env: Env, origin: str) -> None:
+    record = rejected(send(env, f"/api/v1/event?token={env.secrets['web']}",
+                           {"event_type": "page"}, {"Origin": origin}), "origin_not_allowed")
+    assert record["detail"] == "malformed Origin"
+    assert record["context"]["origin"] == origin  # kept as sent, for whoever investigates
+
+
+@pytest.mark.parametrize(("path", "headers", "error"), [
+    ("/api/v1/event?token={web}", [("Origin", "https://a.shop.test"), ("Origin", "https://b")],
+     "header Origin is sent more than once; send each credential header once"),
+    ("/api/v1/s2s/event", [("X-Auth-Token", "{backend}"), ("x-auth-token", "{backend}")],
+     "header X-Auth-Token is sent more than once; send each credential header once"),
+    ("/api/v1/s2s/event?token={backend}", [("X-Auth-Token", "{both_s}")],
+     "the API secret is sent in query token, header X-Auth-Token with different values; "
+     "send it once"),
+])
+def test_two_answers_to_who_sent_it_are_400(env: Env, path: str, headers: list[tuple[str, str]],
+                                            error: str) -> None:
+    # Raw HTTP: aiohttp's client folds repeated headers into one.
+    async def post() -> tuple[bytes, dict[str, Any]]:
+        host, port = env.url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        body = b'{"event_type":"page"}'
+        lines = [f"POST {path.format(**env.secrets)} HTTP/1.1", "Host: x",
+                 *(f"{name}: {value.format(**env.secrets)}" for name, value in headers),
+                 f"Content-Length: {len(body)}", "Connection: close", "", ""]
+        writer.write("\r\n".join(lines).encode() + body)
+        head, _, answer = (await reader.read()).partition(b"\r\n\r\n")
+        writer.close()
+        return head, orjson.loads(answer)
+    head, body = asyncio.run(post())
+    assert head.startswith(b"HTTP/1.1 400 ") and body["error"] == error
+    assert b"access-control-allow-origin" not in head.lower()  # two Origins: neither echoed
+    for value in env.secrets.values():
+        assert value not in body["error"]
+
+
 def test_scalar_json_is_malformed_event(env: Env) -> None:
     record = rejected(send(env, f"/api/v1/s2s/event?token={env.secrets['backend']}", raw=b"42"),
                       "malformed_event")

@@ -143,8 +143,7 @@ def _usable(key: KeyRecord, method: Method, request: RawRequest, now: float,
         return Refused(Reason.KEY_EXPIRED, "key is past expires_at", key.id, method)
     if secret_expired:
         return Refused(Reason.KEY_EXPIRED, "this secret is past its not_after", key.id, method)
-    if check_origin and not origins.allowed(request.origin, key.origins):
-        shown = origins.normalize(request.origin) or "none"
-        return Refused(Reason.ORIGIN_NOT_ALLOWED, f"origin {shown} not in the key's origins",
-                       key.id, method)
+    refused = origins.refusal(request.origin, key.origins) if check_origin else None
+    if refused is not None:
+        return Refused(Reason.ORIGIN_NOT_ALLOWED, refused, key.id, method)
     return Authenticated(key, method)

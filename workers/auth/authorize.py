@@ -24,6 +24,9 @@ def decide(request: RawRequest, state: AuthState, now: float) -> list[Decision]:
     rid = request.request_id
     if request.unreadable is not None:
         return [Decision(rid, Reason.MALFORMED_EVENT, f"unreadable record ({request.unreadable})")]
+    if request.duplicate is not None:  # not from the ingest, which answers such requests 400
+        return [Decision(rid, Reason.MALFORMED_EVENT,
+                         f"header {request.duplicate} appears more than once")]
     if len(request.body) > state.max_body_bytes:
         return [Decision(rid, Reason.PAYLOAD_TOO_LARGE,
                          f"{len(request.body)} bytes > {state.max_body_bytes}")]

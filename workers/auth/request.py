@@ -21,6 +21,9 @@ CONTEXT_LIMITS = {"origin": 1024, "ip": 64, "user-agent": 1024, "path": 2048, "q
 TRUNCATED = "...[truncated]"
 # Set by workers/kafka/unreadable.py on a record the Kafka client could not parse.
 UNREADABLE_HEADER = "x-eventguard-unreadable"
+# The eg- headers (less the prefix) a decision trusts: each may appear once in a record.
+CREDENTIAL_FIELDS = frozenset({"endpoint", "token", "jwt", "access-key", "timestamp", "nonce",
+                               "signature", "origin", "path", "query"})
 MAX_REQUEST_ID = 200  # ingest ids are 32 hex digits; a batch adds ":<index>"
 
 
@@ -47,6 +50,7 @@ class RawRequest(NamedTuple):
     # a redelivery, whatever request id it claims; another record is a replay.
     record_id: str = ""
     unreadable: str | None = None  # why the Kafka client could not read the record
+    duplicate: str | None = None  # a credential header the record carries more than once
 
     @classmethod
     def from_record(
@@ -57,7 +61,7 @@ class RawRequest(NamedTuple):
         fallback_id: str,
     ) -> RawRequest:
         h: dict[str, str] = {}
-        unreadable = None
+        unreadable = duplicate = None
         for name, raw in headers:
             if name[:3] == "eg-":
                 if raw is None:
@@ -65,6 +69,9 @@ class RawRequest(NamedTuple):
                 # Undecodable bytes cannot match anything; keep them visible, not fatal.
                 text = raw.decode("utf-8", "replace").strip()
                 short = name[3:]
+                if short in h and short in CREDENTIAL_FIELDS:
+                    # Two values: which one was meant is unknowable; decide on neither.
+                    duplicate = duplicate or name
                 limit = CONTEXT_LIMITS.get(short)
                 if limit is not None and len(text) > limit:
                     text = text[:limit - len(TRUNCATED)] + TRUNCATED
@@ -92,6 +99,7 @@ class RawRequest(NamedTuple):
             path=h.get("path") or None,
             query=h.get("query") or None,
             unreadable=unreadable,
+            duplicate=duplicate,
         )
 
     def received_epoch(self) -> float | None:

@@ -39,6 +39,20 @@ def api_secret(query: Query, headers: Mapping[str, str]) -> str | None:
     return None
 
 
+def secret_places(query: Query, headers: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Every (place, secret) a request carries an API secret in, in Jitsu's order."""
+    places = [(f"query {name}", value.strip()) for name, value in query
+              if (name == "token" or name.startswith("p_")) and value.strip()]
+    for name, shown in (("x-auth-token", "X-Auth-Token"), ("api_key", "api_key")):
+        value = (headers.get(name) or "").strip()
+        if value:
+            places.append((f"header {shown}", value))
+    user = basic_user(headers.get("authorization"))
+    if user and user.strip():
+        places.append(("Basic user", user.strip()))
+    return places
+
+
 def bearer_jwt(headers: Mapping[str, str]) -> str | None:
     scheme, _, value = (headers.get("authorization") or "").strip().partition(" ")
     if scheme.lower() == "bearer" and value.strip():

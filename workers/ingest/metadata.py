@@ -14,7 +14,7 @@ credentials never are: they must verify as sent, or fail.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -64,13 +64,18 @@ def build(
     path: str,
     ip: str | None,
 ) -> RawRecord:
-    """`headers` keyed by lower-case names; `doc` is the body, already parsed."""
-    creds = tokens.extract(query, _decodable(headers))
-    token = creds.token
-    body_secret, stripped = _strip_body_secrets(doc)
+    """`headers` keyed by lower-case names (`headers_once`); `doc` is the body, already
+    parsed. Raises Ambiguous when the API secret is sent twice with different values."""
+    readable = _decodable(headers)
+    creds = tokens.extract(query, readable)
+    body_secrets, stripped = _strip_body_secrets(doc)
+    places = tokens.secret_places(query, readable) + [("body api_key", s) for s in body_secrets]
+    if len({secret for _, secret in places}) > 1:
+        raise Ambiguous(f"the API secret is sent in {', '.join(p for p, _ in places)} with "
+                        "different values; send it once")
+    token = creds.token or next(iter(body_secrets), None)
     if stripped is not None:
         body = orjson.dumps(stripped)
-        token = token or body_secret
     nonce = headers.get("x-nonce") or None
     fields: list[tuple[str, str | None]] = [
         ("eg-request-id", request_id),
@@ -92,6 +97,31 @@ def build(
     # A signed request is keyed by its nonce so a replay meets its original's partition.
     key = raw_bytes(nonce or request_id)
     return RawRecord(key, body, record_headers, random_key=nonce is None)
+
+
+class Ambiguous(ValueError):
+    """A request that says two things about who sent it: the ingest answers 400."""
+
+
+# Headers that carry a credential, are signed or decide the key's origin check. Two
+# values of one cannot be stored as one: which one the sender meant, and which one a
+# proxy in front of the ingest read, is unknowable.
+CREDENTIAL_HEADERS = {name.lower(): name for name in (
+    "Origin", "X-Auth-Token", "api_key", "Authorization", "X-Access-Key", "X-Signature",
+    "X-Timestamp", "X-Nonce")}
+
+
+def headers_once(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The headers keyed by lower-case name; raises Ambiguous for a credential header
+    sent more than once."""
+    out: dict[str, str] = {}
+    for name, value in items:
+        lower = name.lower()
+        if lower in out and lower in CREDENTIAL_HEADERS:
+            raise Ambiguous(f"header {CREDENTIAL_HEADERS[lower]} is sent more than once; send "
+                            "each credential header once")
+        out[lower] = value
+    return out
 
 
 def _decodable(headers: Mapping[str, str]) -> Mapping[str, str]:
@@ -149,8 +179,8 @@ def _secret_name(name: str) -> bool:
     return any(word in folded for word in SECRET_WORDS)
 
 
-def _strip_body_secrets(doc: Any) -> tuple[str | None, Any]:
-    """(the first secret found, the document without secret fields) or (None, None)."""
+def _strip_body_secrets(doc: Any) -> tuple[set[str], Any]:
+    """(the secrets found, the document without secret fields) or (∅, None)."""
     events: list[Any]
     if isinstance(doc, list):
         events = doc
@@ -158,8 +188,8 @@ def _strip_body_secrets(doc: Any) -> tuple[str | None, Any]:
         inner = next((doc[k] for k in ("events", "batch") if isinstance(doc.get(k), list)), None)
         events = [doc, *inner] if inner is not None else [doc]
     else:
-        return None, None
-    found: str | None = None
+        return set(), None
+    found: set[str] = set()
     changed = False
     for event in events:
         if isinstance(event, dict):
@@ -167,6 +197,6 @@ def _strip_body_secrets(doc: Any) -> tuple[str | None, Any]:
                 if name in event:
                     value = event.pop(name)
                     changed = True
-                    if found is None and isinstance(value, str) and value.strip():
-                        found = value.strip()
+                    if isinstance(value, str) and value.strip():
+                        found.add(value.strip())
     return found, (doc if changed else None)

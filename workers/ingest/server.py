@@ -139,18 +139,21 @@ async def _store(request: web.Request, metrics: IngestMetrics | None) -> web.Res
         return error(413, f"batch has {events} events; the limit is {conf.max_batch_events} "
                           "(ingest.max_batch_events); split it")
     request_id = os.urandom(16).hex()
-    record = metadata.build(
-        endpoint=endpoint,
-        request_id=request_id,
-        received_at=utc_now(),
-        body=body,
-        doc=doc,
-        query=list(request.query.items()),
-        headers={k.lower(): v for k, v in request.headers.items()},
-        path=request.path,
-        ip=client_ip.client_ip(request.remote, request.headers.get("X-Real-IP"),
-                               request.headers.get("X-Forwarded-For"), request.app[TRUSTED]),
-    )
+    try:
+        record = metadata.build(
+            endpoint=endpoint,
+            request_id=request_id,
+            received_at=utc_now(),
+            body=body,
+            doc=doc,
+            query=list(request.query.items()),
+            headers=metadata.headers_once(request.headers.items()),
+            path=request.path,
+            ip=client_ip.client_ip(request.remote, request.headers.get("X-Real-IP"),
+                                   request.headers.get("X-Forwarded-For"), request.app[TRUSTED]),
+        )
+    except metadata.Ambiguous as exc:
+        return error(400, str(exc))
     started = time.perf_counter()
     # What the sink logs while it stores this request names it (JSON logs: `request_id`).
     named = current_request_id.set(request_id)  # a context manager costs more per request
@@ -241,9 +244,9 @@ async def _preflight(request: web.Request) -> web.Response:
 def _cors(request: web.Request, response: web.Response) -> web.Response:
     """Echo the request's Origin, except under the admin API (no browser may call it).
     Only the non-admin routes' handlers call this; the admin API's never do."""
-    origin = request.headers.get("Origin")
-    if origin and not _is_admin(request.path):
-        _allow(response, origin)
+    sent = request.headers.getall("Origin", ())
+    if len(sent) == 1 and sent[0] and not _is_admin(request.path):  # two: answered 400
+        _allow(response, sent[0])
     return response
 
 

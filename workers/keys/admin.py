@@ -16,7 +16,7 @@ from typing import Any
 from workers.auth import secrets
 from workers.auth.keys import KeyIndex, KeyRecord, SecretKind, SecretRef
 from workers.auth.reasons import Reason
-from workers.keys.records import to_rfc3339
+from workers.keys.records import InvalidRecord, origin_patterns, to_rfc3339
 from workers.keys.sources import CONFIG_SOURCE
 
 DEFAULT_OVERLAP_S = 24 * 3600.0
@@ -59,8 +59,12 @@ def add(
     if not (client or server or access):
         raise KeyOpError("say which secrets the key gets: client, server and/or access")
     shown: dict[str, str] = {}
+    try:
+        patterns = origin_patterns(f"key {key_id}", origins)
+    except InvalidRecord as exc:
+        raise KeyOpError(str(exc)) from None
     record = KeyRecord(
-        id=key_id, origins=tuple(origins), allowed_events=tuple(allowed_events),
+        id=key_id, origins=patterns, allowed_events=tuple(allowed_events),
         jwt_providers=tuple(jwt_providers), policy=policy, source=source,
         created_at=round(now, 3),
     )

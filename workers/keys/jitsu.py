@@ -15,7 +15,7 @@ import orjson
 
 from workers.auth import secrets
 from workers.auth.keys import KeyRecord, SecretRef
-from workers.keys.records import InvalidRecord, from_time, to_bool
+from workers.keys.records import InvalidRecord, from_time, origin_patterns, to_bool
 
 DEFAULT_KEY_ID = "defaultid"
 Seal = Callable[[str], str]
@@ -105,7 +105,7 @@ def _record(item: Any, seal: Seal, source: str, n: int) -> KeyRecord:
             id=key_id,
             client_secrets=_refs(client, where),
             server_secrets=_refs(server, where),
-            origins=_strings(item, "origins", where),
+            origins=origin_patterns(where, _strings(item, "origins", where)),
             access_key=(str(item["access_key"]).strip() or None) if item.get("access_key")
             else None,
             access_secret=seal(access_secret.strip()) if access_secret else None,

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from workers.auth import secrets
+from workers.auth import origins, secrets
 from workers.auth.keys import KeyRecord, SecretRef
 from workers.auth.policy import EventPolicy
 from workers.auth.providers import Provider, ProviderError, provider_from_record
@@ -77,7 +77,7 @@ def decode_key(record_key: str, value: Mapping[str, Any]) -> KeyRecord:
         id=key_id,
         client_secrets=_secret_refs(record_key, value, "client"),
         server_secrets=_secret_refs(record_key, value, "server"),
-        origins=_strings(record_key, value, "origins"),
+        origins=origin_patterns(record_key, _strings(record_key, value, "origins")),
         access_key=_opt_str(record_key, value, "access_key"),
         access_secret=access_secret,
         allowed_events=_strings(record_key, value, "allowed_events"),
@@ -201,6 +201,16 @@ def _strings(
     if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
         raise InvalidRecord(f"{record_key}: {field} must be a list of strings")
     return tuple(items)
+
+
+def origin_patterns(where: str, patterns: Iterable[str]) -> tuple[str, ...]:
+    """`patterns`, once each is one that can match an Origin (workers/auth/origins.py)."""
+    kept = tuple(patterns)
+    try:
+        origins.check_patterns(kept)
+    except origins.Malformed as exc:
+        raise InvalidRecord(f"{where}: {exc}") from None
+    return kept
 
 
 def _opt_str(record_key: str, value: Mapping[str, Any], field: str) -> str | None:

@@ -61,3 +61,10 @@ def test_a_placeholder_for_an_unreadable_record_is_malformed() -> None:
     [d] = decide(req, AuthState(), 0.0)
     assert (d.request_id, d.reason, d.detail) == (
         FALLBACK, Reason.MALFORMED_EVENT, "unreadable record (UnicodeDecodeError)")
+
+
+def test_a_credential_header_twice_is_named_and_context_twice_is_not() -> None:
+    assert read(b"k", [("eg-token", b"a"), ("eg-token", b"b")]).duplicate == "eg-token"
+    assert read(b"k", [("eg-origin", b"a"), ("eg-token", b"t"),
+                       ("eg-origin", b"a")]).duplicate == "eg-origin"
+    assert read(b"k", [("eg-user-agent", b"a"), ("eg-user-agent", b"b")]).duplicate is None

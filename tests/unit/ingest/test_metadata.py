@@ -1,8 +1,10 @@
 import base64
 import hashlib
+from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
+import pytest
 
 from workers.auth import secrets
 from workers.ingest import metadata
@@ -46,10 +48,36 @@ def test_api_key_in_body_is_removed_and_used_as_the_secret() -> None:
     assert hdrs(rec)["eg-token"] == secrets.digest("node-secret")
 
 
-def test_api_key_in_wrapped_batch_removed_but_header_secret_wins() -> None:
-    rec = build({"events": [{"api_key": "body"}]}, headers={"x-auth-token": "header"})
-    assert b"body" not in rec.value.replace(b"events", b"")
-    assert hdrs(rec)["eg-token"] == secrets.digest("header")
+def test_api_key_in_wrapped_batch_removed_and_used() -> None:
+    rec = build({"events": [{"api_key": "same"}]}, headers={"x-auth-token": "same"})
+    assert b"same" not in rec.value
+    assert hdrs(rec)["eg-token"] == secrets.digest("same")
+
+
+@pytest.mark.parametrize(("doc", "query", "headers", "places"), [
+    ({"events": [{"api_key": "body"}]}, [], {"x-auth-token": "header"},
+     "header X-Auth-Token, body api_key"),
+    ([{"api_key": "one"}, {"api_key": "two"}], [], {}, "body api_key, body api_key"),
+    ({}, [("token", "a"), ("token", "b")], {}, "query token, query token"),
+    ({}, [("token", "a"), ("p_x", "b")], {}, "query token, query p_x"),
+    ({}, [("token", "a")], {"x-auth-token": "b"}, "query token, header X-Auth-Token"),
+    ({}, [], {"x-auth-token": "a", "api_key": "b"}, "header X-Auth-Token, header api_key"),
+    ({}, [("token", "a")], {"authorization": "Basic Yjo="}, "query token, Basic user"),
+])
+def test_two_different_api_secrets_are_ambiguous(doc: Any, query: list[tuple[str, str]],
+                                                 headers: dict[str, str], places: str) -> None:
+    with pytest.raises(metadata.Ambiguous) as err:
+        build(doc, query, headers=headers)
+    assert str(err.value) == (f"the API secret is sent in {places} with different values; "
+                              "send it once")
+
+
+@pytest.mark.parametrize("name", ["Origin", "X-Auth-Token", "api_key", "Authorization",
+                                  "X-Access-Key", "X-Signature", "X-Timestamp", "X-Nonce"])
+def test_a_credential_header_sent_twice_is_ambiguous(name: str) -> None:
+    with pytest.raises(metadata.Ambiguous, match=f"header {name} is sent more than once"):
+        metadata.headers_once([(name, "v"), ("User-Agent", "x"), (name.lower(), "v")])
+    assert metadata.headers_once([("Accept", "a"), ("accept", "b")]) == {"accept": "b"}
 
 
 def test_signed_request_keyed_by_nonce() -> None:
@@ -138,5 +166,5 @@ def test_credential_rules_do_not_change() -> None:
     # `?Token=` is not the token (Jitsu reads only `token`): digested in eg-query, not eg-token.
     h = hdrs(build({}, [("Token", "not-a-credential")]))
     assert "eg-token" not in h and "not-a-credential" not in h["eg-query"]
-    h = hdrs(build({}, [("token", "cred"), ("p_abc", "cred2"), ("keep", "1")]))
+    h = hdrs(build({}, [("token", "cred"), ("p_abc", "cred"), ("keep", "1")]))
     assert h["eg-token"] == secrets.digest("cred") and h["eg-query"] == "keep=1"

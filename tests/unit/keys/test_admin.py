@@ -44,8 +44,9 @@ def test_add_shows_secrets_once_and_stores_only_digests_and_sealed() -> None:
     ("new", {}, admin.KeyOpError),             # no secret kind
     ("a/b", {"client": True}, admin.KeyOpError),
     ("", {"client": True}, admin.KeyOpError),
+    ("new", {"client": True, "origins": ["shop.com/checkout"]}, admin.KeyOpError),
 ])
-def test_add_refuses(key_id: str, kw: dict[str, bool], error: type[Exception]) -> None:
+def test_add_refuses(key_id: str, kw: dict[str, object], error: type[Exception]) -> None:
     keys = index(KeyRecord("k", source="cli"))
     with pytest.raises(error):
         admin.add(keys, key_id, now=NOW, seal=seal, source="cli", **kw)  # type: ignore[arg-type]

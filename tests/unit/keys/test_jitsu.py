@@ -90,6 +90,8 @@ def test_default_key() -> None:
          "duplicate key ids: a"),
         ([3], "api key #1 must be a mapping or a string, not int"),
         ([{"id": "o", "client_secret": "SECRET-1", "origins": 5}], "api key o: origins must be"),
+        ([{"id": "o", "client_secret": "SECRET-1", "origins": ["*.shop.com", "a.*.shop.com"]}],
+         "api key o: origin pattern 'a.*.shop.com' can never match an Origin: '*' can only"),
         ([{"id": "t", "client_secret": "SECRET-1", "expires_at": "soon"}],
          "api key t: 'soon' is not an RFC 3339 time"),
         ("{not json SECRET-1", "key payload is not valid JSON"),

@@ -1,5 +1,7 @@
 """The auth-config record format: round trips and refusal of plaintext secrets."""
 
+import re
+
 import orjson
 import pytest
 
@@ -50,6 +52,13 @@ def test_plaintext_secrets_are_refused_without_echoing_them(value: dict[str, obj
 def test_loads_errors(record_key: str, raw: bytes, message: str) -> None:
     with pytest.raises(records.InvalidRecord, match=message):
         records.loads(record_key, raw)
+
+
+def test_a_record_with_a_pattern_that_can_never_match_is_invalid() -> None:
+    # Published by something other than apply_config: the worker keeps the key unknown.
+    with pytest.raises(records.InvalidRecord,
+                       match=re.escape("key/a: origin pattern 'https://a.io#' can never match")):
+        records.decode_key("key/a", {"id": "a", "origins": ["https://a.io#"]})
 
 
 def test_id_must_match_record_key() -> None:
