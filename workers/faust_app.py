@@ -105,6 +105,7 @@ def build(config: Settings, bootstrap: str, app_id: str, **extra: Any) -> faust.
     app = faust.App(
         app_id,
         broker=kafka_address.faust_urls(bootstrap),
+        broker_credentials=config.kafka_security.faust_credentials(),
         store="memory://",
         datadir=str(datadir),
         key_serializer="raw",

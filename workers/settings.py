@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from workers import kafka_security
 from workers.auth.policy import EventPolicy
 from workers.paths import project_root
 
@@ -34,6 +35,7 @@ ENV_VARS = frozenset({
     "EVENTGUARD_MASTER_KEY",  # workers/keys/vault.py
     "EVENTGUARD_CACHE_DIR",  # workers/paths.py
     "EVENTGUARD_KAFKA_HOME",  # workers/devstack/broker.py
+    *kafka_security.ENV_VARS,
 })
 APP_NAME = "eventguard"
 DEFAULT_RELOAD_SEC = 3.0
@@ -74,6 +76,9 @@ class Settings:
     replication_factor: int = 1  # for the topics eventguard creates; 3 on a real cluster
     # Copies an acks=all write needs: with rf 3 and 2, one broker may be down.
     min_insync_replicas: int = 1
+    # TLS and SASL to the brokers (workers/kafka_security.py); the password from the env only.
+    kafka_security: kafka_security.KafkaSecurity = field(
+        default_factory=kafka_security.KafkaSecurity)
     admin_token: Masked | None = None
     reload_sec: float = DEFAULT_RELOAD_SEC
     max_body_bytes: int = DEFAULT_MAX_BODY
@@ -114,7 +119,7 @@ class Settings:
         keys = "<set>" if self.api_keys else "<none>"
         return (f"Settings(path={self.path}, bootstrap_servers={self.bootstrap_servers!r}, "
                 f"topic_prefix={self.topic_prefix!r}, rf={self.replication_factor}, "
-                f"min_isr={self.min_insync_replicas}, "
+                f"min_isr={self.min_insync_replicas}, {self.kafka_security!r}, "
                 f"admin_token={self.admin_token!r}, reload_sec={self.reload_sec}, "
                 f"max_body_bytes={self.max_body_bytes}, api_keys={keys} "
                 f"from {self.api_keys_from or '-'}, policies={sorted(self.policies)})")
@@ -166,6 +171,7 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
         topic_prefix=os.environ.get(PREFIX_ENV) or str(kafka.get("topic_prefix") or ""),
         replication_factor=rf,
         min_insync_replicas=_min_insync(kafka.get("min_insync_replicas"), rf),
+        kafka_security=_security(kafka),
         admin_token=Masked(str(admin)) if admin else None,
         reload_sec=_positive(reload_sec, "server.api_keys_reload_sec", DEFAULT_RELOAD_SEC),
         max_body_bytes=int(_positive(ingest.get("max_body_bytes"), "ingest.max_body_bytes",
@@ -187,6 +193,13 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
         usage_url=str(os.environ.get(USAGE_URL_ENV) or usage.get("url")
                       or f"http://127.0.0.1:{usage_port}").rstrip("/"),
     )
+
+
+def _security(kafka: Mapping[str, Any]) -> kafka_security.KafkaSecurity:
+    try:
+        return kafka_security.from_config(kafka)
+    except kafka_security.SecurityError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _api_key_source(doc: Mapping[str, Any], server: Mapping[str, Any]) -> tuple[Any, str]:

@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.admin.new_partitions import NewPartitions
 
+from workers import kafka_security
 from workers.paths import project_root
 
 
@@ -56,7 +57,8 @@ async def apply(bootstrap: str, specs: list[TopicSpec], prefix: str = "",
     min_isr = str(min_insync_replicas or min(2, replication_factor))
     specs = [TopicSpec(prefix + s.name, s.partitions,
                        {**s.config, "min.insync.replicas": min_isr}) for s in specs]
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    admin = AIOKafkaAdminClient(**kafka_security.options(),
+                                bootstrap_servers=bootstrap, request_timeout_ms=30000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -83,7 +85,8 @@ async def delete_prefixed(bootstrap: str, prefix: str) -> int:
     Benchmarks and tests make their topics under a prefix of their own; left
     behind, a day of runs gave the dev broker 10,000 partitions, more than it
     loads within `eventguard kafka start`'s wait."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    admin = AIOKafkaAdminClient(**kafka_security.options(),
+                                bootstrap_servers=bootstrap, request_timeout_ms=30000)
     await admin.start()
     try:
         names = [t for t in await admin.list_topics() if t.startswith(prefix)]

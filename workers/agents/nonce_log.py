@@ -15,6 +15,7 @@ import time
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from workers import kafka_security
 from workers.agents import outbox
 from workers.app import app, bootstrap, key_state, nonces
 from workers.auth.signing import WINDOW_S
@@ -34,7 +35,8 @@ def collect(out: outbox.Outputs) -> None:
 
 @app.task
 async def follow_nonces() -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(**kafka_security.options(),
+                                bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False, fetch_max_wait_ms=50)
     await consumer.start()
     try:

@@ -27,7 +27,7 @@ import orjson
 import yaml
 from aiokafka import AIOKafkaConsumer
 
-from workers import topics
+from workers import kafka_security, topics
 from workers.bench.follow import start_at_end
 from workers.bench.loadgen import EVENT
 from workers.devstack.processes import Proc, Stack, free_port
@@ -42,7 +42,8 @@ class AuditTimes:
     """Follows audit-log: request id -> (wall time read, lag_ms)."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
-        self.consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+        self.consumer = AIOKafkaConsumer(topic, **kafka_security.options(),
+                                         bootstrap_servers=bootstrap, group_id=None,
                                          auto_offset_reset="latest", fetch_max_wait_ms=5)
         self.seen: dict[str, tuple[float, int | None]] = {}
         self.task: asyncio.Task[None] | None = None

@@ -13,13 +13,17 @@ import sys
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from workers import kafka_security
+
 
 async def run(bootstrap: str, prefix: str) -> None:
     consumer = AIOKafkaConsumer(
-        prefix + "raw-events", bootstrap_servers=bootstrap, group_id=prefix + "passthrough",
+        prefix + "raw-events", **kafka_security.options(),
+        bootstrap_servers=bootstrap, group_id=prefix + "passthrough",
         enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=50,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+    producer = AIOKafkaProducer(**kafka_security.options(),
+                                bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
                                 linger_ms=2, max_request_size=4 * 1024 * 1024)
     await consumer.start()
     await producer.start()

@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from workers import topics
+from workers import kafka_security, topics
 from workers.auth.authorize import decide
 from workers.auth.request import RawRequest
 from workers.bench.workloads import METHODS, SECRET_MIX, Record, Workload
@@ -156,7 +156,8 @@ async def timed_pass(bootstrap: str, prefix: str, records: list[Record], procs: 
     finishes its own start-up, which a worker does while it loads its keys."""
     counter = OutputCounter(bootstrap, prefix + "audit-log")
     await counter.start()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+    producer = AIOKafkaProducer(**kafka_security.options(),
+                                bootstrap_servers=bootstrap, acks="all", linger_ms=5,
                                 enable_idempotence=True)
     await producer.start()
     try:
@@ -202,7 +203,8 @@ class OutputCounter:
     """Counts output records whose key is in the watched set."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
-        self.consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+        self.consumer = AIOKafkaConsumer(topic, **kafka_security.options(),
+                                         bootstrap_servers=bootstrap, group_id=None,
                                          auto_offset_reset="earliest", fetch_max_wait_ms=50)
         self.wanted: set[bytes] = set()
         self.seen = 0

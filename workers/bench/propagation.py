@@ -22,7 +22,7 @@ import orjson
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from workers import topics
+from workers import kafka_security, topics
 from workers.auth import secrets as digests
 from workers.auth.keys import KeyRecord, SecretRef
 from workers.bench.follow import start_at_end
@@ -42,7 +42,8 @@ class Audit:
     bench sent it to (`sent_to`)."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
-        self.consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+        self.consumer = AIOKafkaConsumer(topic, **kafka_security.options(),
+                                         bootstrap_servers=bootstrap, group_id=None,
                                          auto_offset_reset="latest", fetch_max_wait_ms=10)
         self.seen: dict[str, tuple[str, str, float]] = {}
         self.owner: dict[int, str] = {}
@@ -79,7 +80,8 @@ async def run(bootstrap: str, trials: int) -> int:
     logs = cache_dir() / "bench-logs"
     stack = Stack(logs, bootstrap, prefix)
     audit = Audit(bootstrap, prefix + "audit-log")
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+    producer = AIOKafkaProducer(**kafka_security.options(),
+                                bootstrap_servers=bootstrap, acks="all", linger_ms=0)
     print(f"bench propagation: {trials} trials, 2 workers, on {bootstrap}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "bench.yaml"

@@ -17,6 +17,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from workers import kafka_security
 from workers.kafka import fixes
 
 OUTPUT_TOPICS = ("accepted-events", "rejected-events", "audit-log")
@@ -39,7 +40,8 @@ class Collector:
 
     async def __aenter__(self) -> Collector:
         fixes.install()  # unreadable.py: a record aiokafka cannot parse would end the reading
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
+        consumer = AIOKafkaConsumer(**kafka_security.options(),
+                                    bootstrap_servers=self.bootstrap, group_id=None,
                                     enable_auto_commit=False, fetch_max_wait_ms=50)
         await consumer.start()
         names = [self.prefix + t for t in self.topics]
@@ -105,7 +107,7 @@ class Collector:
 
 
 async def partitions(bootstrap: str, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_security.options(), bootstrap_servers=bootstrap)
     await admin.start()
     try:
         [described] = await admin.describe_topics([topic])

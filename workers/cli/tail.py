@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from workers import kafka_security
 from workers.kafka import fixes
 
 
@@ -41,6 +42,7 @@ async def tail(bootstrap: str, topic: str, from_beginning: bool, limit: int, idl
     # placeholder with an `x-eventguard-unreadable` header, instead of ending the command.
     fixes.install()
     consumer = AIOKafkaConsumer(
+        **kafka_security.options(),
         bootstrap_servers=bootstrap, group_id=None,
         auto_offset_reset="earliest" if from_beginning else "latest",
     )

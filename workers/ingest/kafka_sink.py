@@ -34,6 +34,7 @@ from aiokafka.errors import (
 )
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
+from workers import kafka_security
 from workers.ingest.batcher import Batcher
 from workers.ingest.metadata import RawRecord
 from workers.ingest.sink import Check, RecordTooLarge, SinkUnavailable
@@ -79,6 +80,7 @@ class KafkaSink:
 
     def _producer_for(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
+            **kafka_security.options(),
             bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
             linger_ms=LINGER_MS, max_batch_size=MAX_BATCH_BYTES,
             request_timeout_ms=int(self.send_timeout_s * 1000),

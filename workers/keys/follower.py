@@ -28,6 +28,7 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from workers import kafka_security
 from workers.keys.freshness import Freshness, Step
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,8 @@ class KeyFollower:
         # auto_offset_reset "none": an offset out of range raises (and the worker exits)
         # instead of reading the log again from its start, which would bring back, for a
         # while, keys revoked later in it.
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+        consumer = AIOKafkaConsumer(**kafka_security.options(),
+                                    bootstrap_servers=bootstrap, group_id=None,
                                     enable_auto_commit=False, fetch_max_wait_ms=FETCH_WAIT_MS,
                                     auto_offset_reset="none")
         await consumer.start()

@@ -10,10 +10,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from workers import kafka_security
 from workers.auth.authorize import AuthState
 from workers.keys import records
 from workers.keys.admin import Change
@@ -27,8 +29,10 @@ class TopicReader:
     changelog), read whole into an AuthState by a group-less consumer: for processes
     that are not workers."""
 
-    def __init__(self, topic: str) -> None:
+    def __init__(self, topic: str, options: dict[str, Any] | None = None) -> None:
         self.topic = topic
+        # aiokafka's security options: this process's identity unless another is given
+        self.options = kafka_security.options() if options is None else options
         self.state = AuthState()
         self.ready = asyncio.Event()
         self.changed = asyncio.Condition()
@@ -43,7 +47,7 @@ class TopicReader:
     async def run(self, bootstrap: str, follow: bool = True) -> None:
         """Read the topic from the beginning; with `follow`, keep reading forever."""
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+            **self.options, bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
             fetch_max_wait_ms=50, auto_offset_reset="earliest",
         )
         await consumer.start()
@@ -85,10 +89,12 @@ class TopicReader:
 
 
 class KeyStore:
+    """auth-config, as the key admin principal (`kafka_security.key_admin_options`)."""
+
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
-        self.view = TopicReader(topic)
+        self.view = TopicReader(topic, kafka_security.key_admin_options())
         self._producer: AIOKafkaProducer | None = None
         self._follower: asyncio.Task[None] | None = None
 
@@ -121,7 +127,8 @@ class KeyStore:
         """Write the change to auth-config (acks=all) and apply it here at once, so a
         next operation sees it before the record comes back from Kafka."""
         if self._producer is None:
-            self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
+            self._producer = AIOKafkaProducer(**self.view.options, acks="all",
+                                              bootstrap_servers=self.bootstrap,
                                               enable_idempotence=True)
             await self._producer.start()
         for key, value in records.key_changes(change.upserts, change.removals):

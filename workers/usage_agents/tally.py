@@ -28,6 +28,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError, NoOffsetForPartitionError
 
+from workers import kafka_security
 from workers.usage.summary import SPAN_S
 from workers.usage.tally import Tally
 from workers.usage_app import APP_ID, AUDIT_LOG, app, bootstrap, deltas, known_keys
@@ -72,6 +73,7 @@ async def tally_usage() -> None:
     await known_keys.ready.wait()  # before it, every key id would count as unknown
     batches = _Batches()
     consumer = AIOKafkaConsumer(
+        **kafka_security.options(),
         bootstrap_servers=bootstrap, group_id=GROUP, enable_auto_commit=False,
         auto_offset_reset="none", fetch_max_wait_ms=FETCH_WAIT_MS,
         fetch_min_bytes=FETCH_MIN_BYTES, session_timeout_ms=10_000,
