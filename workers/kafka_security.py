@@ -135,6 +135,23 @@ def options() -> dict[str, Any]:
     return current().options()
 
 
+def refusal(exc: BaseException, security: KafkaSecurity | None = None) -> str | None:
+    """One line for an error that means Kafka refused this process's user, else None."""
+    from aiokafka import errors
+
+    name = type(exc).__name__.removesuffix("Error")
+    who = (security or current()).username or "ANONYMOUS"
+    if isinstance(exc, errors.TopicAuthorizationFailedError | errors.GroupAuthorizationFailedError
+                  | errors.ClusterAuthorizationFailedError):
+        what = str(exc).split(":", 1)[-1].strip() or "not authorized"
+        return f"Kafka refused user {who}: {what} ({name}); see docs/operations.md for the ACLs"
+    if isinstance(exc, errors.SaslAuthenticationFailed | errors.AuthenticationFailedError
+                  | errors.UnsupportedSaslMechanismError):
+        return (f"Kafka did not accept user {who}'s credentials ({name}); check "
+                f"${USERNAME_ENV} and ${PASSWORD_ENV}")
+    return None
+
+
 def key_admin_options() -> dict[str, Any]:
     """aiokafka keyword arguments for writing auth-config: the key admin's identity when
     $EVENTGUARD_KAFKA_KEY_ADMIN_USERNAME is set (the ingest's admin API), else this

@@ -10,7 +10,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from workers import kafka_address, log_format, settings
+from aiokafka.errors import KafkaError
+
+from workers import kafka_address, kafka_security, log_format, settings
 from workers.cli import bench, kafka_cluster, keys, send
 from workers.devstack import broker
 from workers.devstack.cluster import Cluster
@@ -38,6 +40,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (kafka_address.NoBroker, settings.ConfigError) as exc:
         _fail(args, str(exc))
         return 2
+    except KafkaError as exc:
+        refused = kafka_security.refusal(exc)
+        if refused is None:
+            raise
+        _fail(args, refused)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -74,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "3, min.insync.replicas 2); 1 is the single dev broker")
     k.add_argument("--broker", type=int, metavar="N",
                    help="start or stop only node N of the cluster")
+    k.add_argument("--secure", action="store_true",
+                   help="start: SASL/SCRAM over TLS and ACLs, one Kafka user per role "
+                        "(docs/operations.md, least privilege)")
     k.set_defaults(func=_kafka)
 
     t = sub.add_parser("topics", help="create or verify the topics in topics/")
@@ -153,8 +164,9 @@ def _kafka(args: argparse.Namespace, _: list[str]) -> int:
             print(f"Kafka jars ready in {broker.provision()}")
             return 0
         local = Cluster()
-        if args.broker is not None or args.brokers > 1:
-            return kafka_cluster.command(local, args.action, args.brokers, args.broker)
+        if args.broker is not None or args.brokers > 1 or args.secure:
+            return kafka_cluster.command(local, args.action, args.brokers, args.broker,
+                                         args.secure)
         if args.action == "start":
             if local.running():
                 print(f"a local Kafka cluster runs at {local.bootstrap} "

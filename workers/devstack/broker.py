@@ -253,7 +253,7 @@ class Broker:
             return
         done = subprocess.run(
             [_java(), "-Xmx256m", "-cp", f"{lib}/*", "kafka.tools.StorageTool", "format",
-             "-t", self._cluster_id(), "-c", str(props), "-g"],
+             "-t", self._cluster_id(), "-c", str(props), "-g", *self._format_arguments()],
             capture_output=True, text=True, check=False,
         )
         if done.returncode != 0:
@@ -261,6 +261,9 @@ class Broker:
 
     def _cluster_id(self) -> str:
         return new_cluster_id()
+
+    def _format_arguments(self) -> list[str]:
+        return []
 
 
 def new_cluster_id() -> str:

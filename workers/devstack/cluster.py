@@ -21,9 +21,13 @@ from pathlib import Path
 
 from workers.devstack import broker
 from workers.devstack.broker import Broker, BrokerError, BrokerState
+from workers.devstack.secure import Material
 
 # Three JVMs share the machine with the workers and the ingest.
 NODE_HEAP = ("-Xms128m", "-Xmx384m")
+# The single broker's listener settings that a secure node replaces with its own.
+SECURED = frozenset({"listeners", "advertised.listeners", "listener.security.protocol.map",
+                     "inter.broker.listener.name"})
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class NodeSpec:
 class Layout:
     cluster_id: str
     nodes: tuple[NodeSpec, ...]
+    secure: bool = False  # SASL/SCRAM over TLS and ACLs (workers/devstack/secure.py)
 
     @property
     def size(self) -> int:
@@ -63,10 +68,12 @@ class Node(Broker):
 
     heap = NODE_HEAP
 
-    def __init__(self, home_dir: Path, layout: Layout, spec: NodeSpec) -> None:
+    def __init__(self, home_dir: Path, layout: Layout, spec: NodeSpec,
+                 material: Material | None = None) -> None:
         super().__init__(home_dir)
         self.layout = layout
         self.spec = spec
+        self.material = material  # a secure cluster's
 
     def _ports(self) -> tuple[int, int]:
         # The quorum's voters are named by port in every node's properties.
@@ -89,8 +96,14 @@ class Node(Broker):
             for line in super()._properties(port, cport, data)
             for key in [line.split("=", 1)[0]]
         ]
+        if self.material is not None:
+            lines = [line for line in lines if line.split("=", 1)[0] not in SECURED]
+            lines += self.material.broker_properties(port, cport)
         # Topics made without eventguard's settings (Faust's own) get the same guarantees.
         return [*lines, f"default.replication.factor={rf}", f"min.insync.replicas={min_isr}"]
+
+    def _format_arguments(self) -> list[str]:
+        return self.material.scram_arguments() if self.material is not None else []
 
 
 class Cluster:
@@ -109,11 +122,16 @@ class Cluster:
             raw = json.loads(self._layout_file.read_text())
             nodes = tuple(NodeSpec(int(n["node_id"]), int(n["port"]), int(n["controller_port"]))
                           for n in raw["nodes"])
-            return Layout(str(raw["cluster_id"]), nodes)
+            return Layout(str(raw["cluster_id"]), nodes, bool(raw.get("secure", False)))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def _make(self, size: int) -> Layout:
+    @property
+    def material(self) -> Material:
+        """A secure cluster's CA, certificate and passwords."""
+        return Material(self.home)
+
+    def _make(self, size: int, secure: bool = False) -> Layout:
         # Ports are picked one after another while all are still closed; a clash with a
         # port another process takes before the nodes bind shows as a start-up error.
         ports: list[int] = []
@@ -122,11 +140,12 @@ class Cluster:
             if port not in ports:
                 ports.append(port)
         layout = Layout(broker.new_cluster_id(), tuple(
-            NodeSpec(i + 1, ports[2 * i], ports[2 * i + 1]) for i in range(size)))
+            NodeSpec(i + 1, ports[2 * i], ports[2 * i + 1]) for i in range(size)), secure)
         self.home.mkdir(parents=True, exist_ok=True)
         self._layout_file.write_text(json.dumps({
             "cluster_id": layout.cluster_id,
             "nodes": [n.__dict__ for n in layout.nodes],
+            "secure": secure,
         }))
         return layout
 
@@ -134,7 +153,9 @@ class Cluster:
         layout = self.layout()
         if layout is None:
             return []
-        return [Node(self.home / f"node-{n.node_id}", layout, n) for n in layout.nodes]
+        material = self.material if layout.secure else None
+        return [Node(self.home / f"node-{n.node_id}", layout, n, material)
+                for n in layout.nodes]
 
     def node(self, node_id: int) -> Node:
         for node in self.nodes():
@@ -170,16 +191,20 @@ class Cluster:
         found = re.search(r"^LeaderId:\s+(\d+)", done.stdout, re.MULTILINE)
         return int(found.group(1)) if found and done.returncode == 0 else None
 
-    def start(self, size: int, timeout_s: float = 180.0) -> Layout:
+    def start(self, size: int, timeout_s: float = 180.0, secure: bool = False) -> Layout:
         """Start every node that is not running (making the cluster if there is none);
         return once all serve requests."""
         layout = self.layout()
-        if layout is not None and layout.size != size:
+        if layout is not None and (layout.size, layout.secure) != (size, secure):
+            flags = f"--brokers {layout.size}" + (" --secure" if layout.secure else "")
             raise BrokerError(
-                f"the cluster in {self.home} has {layout.size} nodes, not {size}: start it "
-                f"with --brokers {layout.size}, or remove the folder for a new one")
+                f"the cluster in {self.home} has {layout.size} nodes"
+                f"{', secure' if layout.secure else ''}: start it with {flags}, or remove "
+                "the folder for a new one")
         if layout is None:
-            layout = self._make(size)
+            layout = self._make(size, secure)
+        if layout.secure:
+            self.material.make()
         launches = [n.launch() for n in self.nodes() if n.status() is None]
         with ThreadPoolExecutor(len(launches) or 1) as pool:
             list(pool.map(lambda launch: launch.ready(timeout_s), launches))

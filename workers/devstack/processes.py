@@ -94,8 +94,9 @@ class Stack:
         proc.url = f"http://127.0.0.1:{port}"
         return proc
 
-    def ingest(self, config: Path, port: int, name: str = "ingest") -> Proc:
-        proc = self._spawn(name, ["ingest", "--config", str(config), "--port", str(port)])
+    def ingest(self, config: Path, port: int, name: str = "ingest",
+               env: dict[str, str] | None = None) -> Proc:
+        proc = self._spawn(name, ["ingest", "--config", str(config), "--port", str(port)], env)
         wait_http(f"http://127.0.0.1:{port}/health", proc)
         return proc
 

@@ -153,7 +153,9 @@ class KafkaSink:
         fatal = isinstance(exc, KafkaError) and not isinstance(exc, KafkaTimeoutError) and (
             not exc.retriable)
         if fatal:
-            self._replace(f"{name} (not retriable)")
+            # Refused by an ACL: say who was refused, once per outage, in one line.
+            refused = kafka_security.refusal(exc)
+            self._replace(refused if refused is not None else f"{name} (not retriable)")
             return
         self._soft_failures += 1
         self._failed(f"write to {self.topic} failed ({name})")

@@ -29,8 +29,13 @@ class TopicReader:
     changelog), read whole into an AuthState by a group-less consumer: for processes
     that are not workers."""
 
-    def __init__(self, topic: str, options: dict[str, Any] | None = None) -> None:
+    def __init__(self, topic: str, options: dict[str, Any] | None = None,
+                 wait: bool = True) -> None:
         self.topic = topic
+        # The key table's changelog appears when a worker first starts: wait for it.
+        # auth-config is made by `topics apply`: not seeing it means not being allowed to
+        # (an ACL hides it), which the first read then says.
+        self.wait = wait
         # aiokafka's security options: this process's identity unless another is given
         self.options = kafka_security.options() if options is None else options
         self.state = AuthState()
@@ -53,7 +58,7 @@ class TopicReader:
         await consumer.start()
         try:
             tp = TopicPartition(self.topic, 0)
-            while self.topic not in await consumer.topics():
+            while self.wait and self.topic not in await consumer.topics():
                 await asyncio.sleep(0.2)  # a worker creates the key table's changelog
             consumer.assign([tp])
             await consumer.seek_to_beginning(tp)
@@ -94,7 +99,7 @@ class KeyStore:
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
-        self.view = TopicReader(topic, kafka_security.key_admin_options())
+        self.view = TopicReader(topic, kafka_security.key_admin_options(), wait=False)
         self._producer: AIOKafkaProducer | None = None
         self._follower: asyncio.Task[None] | None = None
 
