@@ -213,3 +213,17 @@ def test_a_refused_command_says_so_in_one_line(secured: Secured) -> None:
         "(TopicAuthorizationFailed); see docs/operations.md for the ACLs"], refused.stderr
     allowed = secured.cli("keyadmin", "keys", "add", "new-backend", "--server")
     assert allowed.returncode == 0, allowed.stderr
+
+
+@pytest.mark.parametrize(("role", "command"), [
+    ("ingest", "worker"), ("consumer", "usage"), ("consumer", "tail")])
+def test_a_process_run_as_the_wrong_user_says_so_in_one_line(
+        secured: Secured, role: str, command: str) -> None:
+    args = [command, "raw-events"] if command == "tail" else [command, "--web-port",
+                                                               str(free_port())]
+    done = secured.cli(role, *args)
+    assert done.returncode == 1, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"eventguard: Kafka refused user {role}: "), (
+        done.stderr)
+    assert "(TopicAuthorizationFailed)" in lines[0]

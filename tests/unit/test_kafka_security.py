@@ -83,3 +83,12 @@ def test_a_refusal_is_one_line_that_names_the_user() -> None:
     assert "credentials" in str(ks.refusal(errors.SaslAuthenticationFailed(), sec))
     assert ks.refusal(errors.KafkaTimeoutError(), sec) is None
     assert "pw-123" not in line
+
+
+def test_a_client_that_cannot_connect_is_told_what_to_set() -> None:
+    from aiokafka import errors
+
+    line = ks.unreachable(errors.KafkaConnectionError("Unable to bootstrap"), ks.KafkaSecurity())
+    assert line is not None and line.startswith("could not connect to Kafka as PLAINTEXT; ")
+    assert "EVENTGUARD_KAFKA_PASSWORD" in line
+    assert ks.unreachable(errors.TopicAuthorizationFailedError("t"), ks.KafkaSecurity()) is None

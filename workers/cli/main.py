@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _fail(args, str(exc))
         return 2
     except KafkaError as exc:
-        refused = kafka_security.refusal(exc)
+        refused = kafka_security.refusal(exc) or kafka_security.unreachable(exc)
         if refused is None:
             raise
         _fail(args, refused)
@@ -220,21 +220,46 @@ def _worker(args: argparse.Namespace, rest: list[str]) -> int:
     log_format.configure(log_format.chosen())  # until Faust sets up its own logging
     # A bad config or no broker is said here, as a log line in the chosen format;
     # workers.app would exit with plain text.
-    kafka_address.bootstrap(settings.load())
+    conf = settings.load()
+    _preflight(kafka_address.bootstrap(conf), [conf.topic(t) for t in WORKER_TOPICS])
     from workers.app import app
 
     # Faust's web server serves /health, /ready and /metrics: on --web-port, else
     # worker.web_port; `--without-web` turns it off.
-    return _faust_main(app, args, rest, settings.load().worker_web_port)
+    return _faust_main(app, args, rest, conf.worker_web_port)
 
 
 def _usage(args: argparse.Namespace, rest: list[str]) -> int:
     log_format.configure(log_format.chosen())  # until Faust sets up its own logging
-    kafka_address.bootstrap(settings.load())
+    conf = settings.load()
+    _preflight(kafka_address.bootstrap(conf), [conf.topic("audit-log")])
     from workers.usage_app import app
 
     # Per-key usage, /health, /ready and /metrics: on --web-port, else usage.web_port.
     return _faust_main(app, args, rest, settings.load().usage_web_port)
+
+
+# The topics a worker reads or writes besides its own (`<app id>-...`).
+WORKER_TOPICS = ("raw-events", "auth-config", "nonces", "accepted-events", "rejected-events",
+                 "audit-log")
+
+
+def _preflight(bootstrap: str, topics: list[str]) -> None:
+    """A Kafka user refused one of `topics` is told so now, in one line; refused inside
+    Faust, the process would end with a traceback. A broker that cannot be reached is
+    left to the process, which waits for it."""
+    client_logs = logging.getLogger("aiokafka")
+    level = client_logs.level
+    client_logs.setLevel(logging.WARNING)  # not "Authenticated as ..." before the verdict
+    try:
+        asyncio.run(asyncio.wait_for(kafka_security.check_access(bootstrap, topics), 15))
+    except KafkaError as exc:
+        if kafka_security.refusal(exc) is not None:
+            raise
+    except TimeoutError:
+        pass
+    finally:
+        client_logs.setLevel(level)
 
 
 def _faust_main(app: Any, args: argparse.Namespace, rest: list[str], default_port: int

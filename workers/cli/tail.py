@@ -41,6 +41,7 @@ async def tail(bootstrap: str, topic: str, from_beginning: bool, limit: int, idl
     # A record aiokafka cannot parse (a header name that is not UTF-8) is printed as a
     # placeholder with an `x-eventguard-unreadable` header, instead of ending the command.
     fixes.install()
+    await kafka_security.check_access(bootstrap, [topic])  # refused: one line (cli/main.py)
     consumer = AIOKafkaConsumer(
         **kafka_security.options(),
         bootstrap_servers=bootstrap, group_id=None,

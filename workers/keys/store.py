@@ -51,6 +51,7 @@ class TopicReader:
 
     async def run(self, bootstrap: str, follow: bool = True) -> None:
         """Read the topic from the beginning; with `follow`, keep reading forever."""
+        await kafka_security.check_access(bootstrap, [self.topic], self.options)
         consumer = AIOKafkaConsumer(
             **self.options, bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
             fetch_max_wait_ms=50, auto_offset_reset="earliest",
