@@ -42,10 +42,11 @@ soak: $(STAMP)
 	@$(BIN)/eventguard kafka provision
 	$(BIN)/python -m pytest tests/soak -s --timeout 0 --durations=0
 
-# A 3-node cluster of its own loses a broker under load; prints its figures.
+# 3-node clusters of their own: one loses a broker under load, one runs with SASL/TLS
+# and ACLs (both are in `make test` too); prints their figures.
 cluster-test: $(STAMP)
 	@$(BIN)/eventguard kafka provision
-	$(BIN)/python -m pytest tests/chaos -m cluster -s --durations=0
+	$(BIN)/python -m pytest tests/chaos tests/integration -m cluster -s --durations=0
 
 lint: $(STAMP)
 	$(BIN)/ruff check workers tests

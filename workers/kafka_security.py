@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -163,27 +163,6 @@ def unreachable(exc: BaseException, security: KafkaSecurity | None = None) -> st
             + (f" user {sec.username}" if sec.sasl else "") + "; if the "
             "brokers want TLS or a SASL user, set kafka.security_protocol and "
             f"${USERNAME_ENV}/${PASSWORD_ENV} (docs/operations.md)")
-
-
-async def check_access(bootstrap: str, topics: Iterable[str],
-                       client_options: dict[str, Any] | None = None) -> None:
-    """Raise TopicAuthorizationFailedError for the first of `topics` this user may not see.
-
-    A consumer assigned a topic its user may not describe never says so: aiokafka asks
-    for the topic's metadata again and again, logging each refusal, thousands a second.
-    Asked once here, the refusal becomes one line (`refusal`)."""
-    from aiokafka.admin import AIOKafkaAdminClient
-    from aiokafka.errors import TopicAuthorizationFailedError
-
-    admin = AIOKafkaAdminClient(**(options() if client_options is None else client_options),
-                                bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        for described in await admin.describe_topics(list(topics)):
-            if described["error_code"] == TopicAuthorizationFailedError.errno:
-                raise TopicAuthorizationFailedError(described["topic"])
-    finally:
-        await admin.close()
 
 
 def key_admin_options() -> dict[str, Any]:

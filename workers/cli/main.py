@@ -12,8 +12,8 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
-from workers import kafka_address, kafka_security, log_format, settings
-from workers.cli import bench, kafka_cluster, keys, send
+from workers import kafka_address, kafka_security, log_format, settings, topic_access
+from workers.cli import bench, kafka_cluster, keys, preflight, send
 from workers.devstack import broker
 from workers.devstack.cluster import Cluster
 
@@ -40,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (kafka_address.NoBroker, settings.ConfigError) as exc:
         _fail(args, str(exc))
         return 2
+    except topic_access.MissingTopics as exc:
+        _fail(args, str(exc))
+        return 1
     except KafkaError as exc:
         refused = kafka_security.refusal(exc) or kafka_security.unreachable(exc)
         if refused is None:
@@ -221,7 +224,8 @@ def _worker(args: argparse.Namespace, rest: list[str]) -> int:
     # A bad config or no broker is said here, as a log line in the chosen format;
     # workers.app would exit with plain text.
     conf = settings.load()
-    _preflight(kafka_address.bootstrap(conf), [conf.topic(t) for t in WORKER_TOPICS])
+    preflight.run(kafka_address.bootstrap(conf), [conf.topic(t) for t in WORKER_TOPICS],
+                  _web_port(args, rest, conf.worker_web_port), args.web_bind)
     from workers.app import app
 
     # Faust's web server serves /health, /ready and /metrics: on --web-port, else
@@ -232,7 +236,8 @@ def _worker(args: argparse.Namespace, rest: list[str]) -> int:
 def _usage(args: argparse.Namespace, rest: list[str]) -> int:
     log_format.configure(log_format.chosen())  # until Faust sets up its own logging
     conf = settings.load()
-    _preflight(kafka_address.bootstrap(conf), [conf.topic("audit-log")])
+    preflight.run(kafka_address.bootstrap(conf), [conf.topic("audit-log")],
+                  _web_port(args, rest, conf.usage_web_port), args.web_bind)
     from workers.usage_app import app
 
     # Per-key usage, /health, /ready and /metrics: on --web-port, else usage.web_port.
@@ -244,29 +249,16 @@ WORKER_TOPICS = ("raw-events", "auth-config", "nonces", "accepted-events", "reje
                  "audit-log")
 
 
-def _preflight(bootstrap: str, topics: list[str]) -> None:
-    """A Kafka user refused one of `topics` is told so now, in one line; refused inside
-    Faust, the process would end with a traceback. A broker that cannot be reached is
-    left to the process, which waits for it."""
-    client_logs = logging.getLogger("aiokafka")
-    level = client_logs.level
-    client_logs.setLevel(logging.WARNING)  # not "Authenticated as ..." before the verdict
-    try:
-        asyncio.run(asyncio.wait_for(kafka_security.check_access(bootstrap, topics), 15))
-    except KafkaError as exc:
-        if kafka_security.refusal(exc) is not None:
-            raise
-    except TimeoutError:
-        pass
-    finally:
-        client_logs.setLevel(level)
+def _web_port(args: argparse.Namespace, rest: list[str], default_port: int) -> int | None:
+    """--web-port, else the config's port; None with `--without-web`."""
+    if args.web_port is None and "--without-web" not in rest:
+        return default_port
+    return int(args.web_port) if args.web_port is not None else None
 
 
 def _faust_main(app: Any, args: argparse.Namespace, rest: list[str], default_port: int
                 ) -> int:
-    web_port = args.web_port
-    if web_port is None and "--without-web" not in rest:
-        web_port = default_port
+    web_port = _web_port(args, rest, default_port)
     # Faust's banner and start-up spinner are not log lines: JSON mode leaves them out.
     sys.argv = faust_worker_argv(web_port, args.web_bind, rest,
                                  quiet=log_format.chosen() == log_format.JSON)

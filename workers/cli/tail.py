@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from workers import kafka_security
+from workers import kafka_security, topic_access
 from workers.kafka import fixes
 
 
@@ -41,21 +41,19 @@ async def tail(bootstrap: str, topic: str, from_beginning: bool, limit: int, idl
     # A record aiokafka cannot parse (a header name that is not UTF-8) is printed as a
     # placeholder with an `x-eventguard-unreadable` header, instead of ending the command.
     fixes.install()
-    await kafka_security.check_access(bootstrap, [topic])  # refused: one line (cli/main.py)
+    # Asked first: subscribed to a missing topic, aiokafka logs an error every 0.1 s for
+    # its 40 s request timeout before it gives up. A refused user: one line (cli/main.py).
+    if await topic_access.missing(bootstrap, [topic]):
+        print(f"eventguard: no topic {topic} on {bootstrap}; `eventguard topics apply` "
+              "creates eventguard's topics (with the prefix of EVENTGUARD_TOPIC_PREFIX)",
+              file=sys.stderr)
+        return 2
     consumer = AIOKafkaConsumer(
         **kafka_security.options(),
         bootstrap_servers=bootstrap, group_id=None,
         auto_offset_reset="earliest" if from_beginning else "latest",
     )
     await consumer.start()
-    # Asked first: subscribed to a missing topic, aiokafka logs an error every 0.1 s for
-    # its 40 s request timeout before it gives up.
-    if topic not in await consumer.topics():
-        await consumer.stop()
-        print(f"eventguard: no topic {topic} on {bootstrap}; `eventguard topics apply` "
-              "creates eventguard's topics (with the prefix of EVENTGUARD_TOPIC_PREFIX)",
-              file=sys.stderr)
-        return 2
     consumer.subscribe([topic])
     seen = 0
     last = time.monotonic()

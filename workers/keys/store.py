@@ -15,7 +15,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from workers import kafka_security
+from workers import kafka_security, topic_access
 from workers.auth.authorize import AuthState
 from workers.keys import records
 from workers.keys.admin import Change
@@ -51,7 +51,8 @@ class TopicReader:
 
     async def run(self, bootstrap: str, follow: bool = True) -> None:
         """Read the topic from the beginning; with `follow`, keep reading forever."""
-        await kafka_security.check_access(bootstrap, [self.topic], self.options)
+        if not self.wait:
+            await topic_access.check(bootstrap, [self.topic], self.options)
         consumer = AIOKafkaConsumer(
             **self.options, bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
             fetch_max_wait_ms=50, auto_offset_reset="earliest",

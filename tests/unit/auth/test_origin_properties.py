@@ -2,11 +2,15 @@
 
 The security property: whatever host eventguard reads from an Origin, a browser's URL
 parser reads the same host from it, so a pattern never matches a look-alike. And for the
-origins browsers really send, eventguard agrees with the parser on every pattern."""
+origins browsers really send, eventguard agrees with the parser on every pattern.
+
+Derandomized: CI sees the same examples every run. To search further, run with
+`--hypothesis-seed=random` (found cases become @example lines here)."""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from ada_url import URL
 from hypothesis import example, given, settings
@@ -22,8 +26,9 @@ SEPARATORS = ["#", "\\", "/", "?", "@", ":", " ", "\t", "\n", "%2e", "%", ".", "
               "|"]
 
 label = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
+# A last label that looks like a number makes the host an IPv4 address to a URL parser.
 dns = st.lists(label, min_size=1, max_size=4).map(".".join).filter(
-    lambda h: not h.split(".")[-1].isdigit())
+    lambda h: not re.fullmatch(r"0x[0-9a-f]*|[0-9]+", h.split(".")[-1]))
 ipv4 = st.ip_addresses(v=4).map(str)
 ipv6 = st.ip_addresses(v=6).map(lambda a: f"[{a}]")
 host = st.one_of(dns, dns.map(lambda h: h + ".shop.com"), st.just("shop.com"), ipv4, ipv6,
@@ -68,7 +73,7 @@ def look_alikes(draw: st.DrawFn) -> str:
     return draw(case)("".join(parts))
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=2000, deadline=None, derandomize=True)
 @given(look_alikes())
 @example("https://evil.io#.shop.com")
 @example("https://evil.io\\.shop.com")
@@ -87,7 +92,7 @@ def test_a_host_eventguard_reads_is_the_host_a_url_parser_reads(value: str) -> N
         assert origins.allowed(value, [pattern]) == reference_match(ours, pattern)
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=1000, deadline=None, derandomize=True)
 @given(scheme, host, port, case)
 def test_origins_browsers_send_are_read_as_the_url_parser_reads_them(
         s: str, h: str, p: int | None, how: object) -> None:
@@ -100,7 +105,7 @@ def test_origins_browsers_send_are_read_as_the_url_parser_reads_them(
         assert origins.allowed(value, [pattern]) == reference_match(expected, pattern), pattern
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)
 @given(ipv6)
 def test_an_ipv6_origin_matches_its_canonical_pattern(literal: str) -> None:
     canonical = f"[{ipaddress.IPv6Address(literal[1:-1]).compressed}]"
