@@ -8,6 +8,7 @@ them.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,10 +17,11 @@ from typing import Any
 
 import yaml
 
-from workers import kafka_security
+from workers import kafka_security, typos
 from workers.auth.policy import EventPolicy
 from workers.paths import project_root
 
+log = logging.getLogger(__name__)
 CONFIG_ENV = "EVENTGUARD_CONFIG"
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 PREFIX_ENV = "EVENTGUARD_TOPIC_PREFIX"
@@ -149,7 +151,53 @@ def load(path: str | Path | None = None) -> Settings:
     return from_mapping(doc, chosen)
 
 
+# Top-level sections eventguard reads; a Jitsu config's others (destinations, sources,
+# ...) are named once at WARNING and ignored. One close to a known name is a typo.
+SECTIONS = frozenset({"server", "kafka", "ingest", "metrics", "worker", "usage", "api_keys",
+                      "policies", "jwt_providers"})
+# Keys of the sections: a close miss is refused, others are named once and ignored (a
+# Jitsu `server:` has many keys of its own: those are ignored without a word).
+SECTION_KEYS = {
+    "kafka": frozenset({"bootstrap_servers", "topic_prefix", "replication_factor",
+                        "min_insync_replicas", "security_protocol", "sasl_mechanism",
+                        "sasl_username", "ssl_cafile",
+                        "password", "sasl_password"}),  # refused by kafka_security, clearly
+    "ingest": frozenset({"max_body_bytes", "max_batch_events", "trusted_proxies"}),
+    "metrics": frozenset({"enabled"}),
+    "worker": frozenset({"web_port"}),
+    "usage": frozenset({"web_port", "url"}),
+}
+SERVER_KEYS = frozenset({"api_keys", "auth", "api_keys_reload_sec", "auth_reload_sec",
+                         "admin_token", "s2s_auth"})
+TYPO_CUTOFF = 0.8  # `sever` and `api-keys` are typos; `sources` is Jitsu's own section
+_named: set[str] = set()
+
+
+def _check_names(doc: Mapping[str, Any]) -> None:
+    for name in doc:
+        if name in SECTIONS:
+            continue
+        near = typos.closest(str(name), SECTIONS, TYPO_CUTOFF)
+        if near is not None:
+            raise ConfigError(f"unknown section {str(name)!r} (did you mean {near!r}?)")
+        if name not in _named:
+            _named.add(str(name))
+            log.warning("config: section %r is not read by eventguard; ignored", name)
+    for section, known in (*SECTION_KEYS.items(), ("server", SERVER_KEYS)):
+        value = doc.get(section)
+        for key in value if isinstance(value, dict) else ():
+            if key in known:
+                continue
+            near = typos.closest(str(key), known, TYPO_CUTOFF)
+            if near is not None:
+                raise ConfigError(f"unknown key {section}.{key} (did you mean {section}.{near}?)")
+            if section != "server" and f"{section}.{key}" not in _named:  # Jitsu's are many
+                _named.add(f"{section}.{key}")
+                log.warning("config: %s.%s is not read by eventguard; ignored", section, key)
+
+
 def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
+    _check_names(doc)
     server = _section(doc, "server")
     kafka = _section(doc, "kafka")
     ingest = _section(doc, "ingest")

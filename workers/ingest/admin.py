@@ -15,6 +15,7 @@ import orjson
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
+from workers import typos
 from workers.auth import secrets
 from workers.auth.authorize import AuthState
 from workers.ingest.responses import error, json
@@ -109,7 +110,7 @@ class AdminAPI:
         return json(admin.describe(record))
 
     async def add(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await _body(request, ADD_FIELDS)
         change = admin.add(
             await self._keys(), _str(body, "id"), now=time.time(), seal=self.seal,
             source="admin", client=body.get("client") is True, server=body.get("server") is True,
@@ -119,7 +120,7 @@ class AdminAPI:
         return await self._publish(change, 201)
 
     async def rotate(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await _body(request, ROTATE_FIELDS)
         overlap = body.get("overlap_s", admin.DEFAULT_OVERLAP_S)
         if not isinstance(overlap, int | float) or isinstance(overlap, bool):
             raise admin.KeyOpError("overlap_s must be a number of seconds")
@@ -140,7 +141,7 @@ class AdminAPI:
             admin.set_disabled(await self._keys(), request.match_info["id"], False))
 
     async def check(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await _body(request, frozenset({"secret"}))
         reason, detail = admin.check(await self._keys(), request.match_info["id"],
                                      _str(body, "secret"), time.time())
         return json({"valid": reason.accepted, "reason": reason.value, "detail": detail})
@@ -160,7 +161,12 @@ class AdminAPI:
         return json({"secret": secrets.generate()})
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+ADD_FIELDS = frozenset({"id", "client", "server", "access", "origins", "allowed_events",
+                        "jwt_providers", "policy"})
+ROTATE_FIELDS = frozenset({"kind", "overlap_s"})
+
+
+async def _body(request: web.Request, known: frozenset[str]) -> dict[str, Any]:
     raw = await request.read()
     try:
         doc = orjson.loads(raw) if raw.strip() else {}
@@ -168,6 +174,9 @@ async def _body(request: web.Request) -> dict[str, Any]:
         raise admin.KeyOpError("body must be a JSON object") from None
     if not isinstance(doc, dict):
         raise admin.KeyOpError("body must be a JSON object")
+    typo = typos.unknown_field(doc, known)  # `origin` would add a key open to any Origin
+    if typo is not None:
+        raise admin.KeyOpError(typo)
     return doc
 
 

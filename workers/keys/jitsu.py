@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from workers import typos
 from workers.auth import secrets
 from workers.auth.keys import KeyRecord, SecretRef
 from workers.keys.records import InvalidRecord, from_time, origin_patterns, to_bool
@@ -86,11 +87,23 @@ def default_key(secret: str, source: str) -> KeyRecord:
     return KeyRecord(id=DEFAULT_KEY_ID, client_secrets=ref, server_secrets=ref, source=source)
 
 
+# Every field a key may have in a config file, a file:// or http(s):// source.
+KEY_FIELDS = frozenset({
+    "id", "client_secret", "client_secrets", "server_secret", "server_secrets", "origins",
+    "access_key", "access_secret", "allowed_events", "jwt_providers", "policy", "disabled",
+    "expires_at"})
+SECRET_FIELDS = frozenset({"secret", "not_after"})
+
+
 def _record(item: Any, seal: Seal, source: str, n: int) -> KeyRecord:
     if isinstance(item, str):
         item = {"client_secret": item}
     if not isinstance(item, Mapping):
         raise KeyConfigError(f"api key #{n + 1} must be a mapping or a string, not {_kind(item)}")
+    typo = typos.unknown_field(item, KEY_FIELDS)
+    if typo is not None:
+        name = str(item.get("id") or "").strip() or f"#{n + 1}"
+        raise KeyConfigError(f"api key {name}: {typo}")
     client = _secret_values(item, "client", n)
     server = _secret_values(item, "server", n)
     first_client = client[0][0] if client else ""
@@ -131,6 +144,9 @@ def _secret_values(item: Mapping[str, Any], kind: str, n: int) -> list[tuple[str
         raise KeyConfigError(f"api key #{n + 1}: {kind}_secrets must be a list")
     for entry in many:
         if isinstance(entry, Mapping):
+            typo = typos.unknown_field(entry, SECRET_FIELDS)
+            if typo is not None:
+                raise KeyConfigError(f"api key #{n + 1}: {kind}_secrets: {typo}")
             value, not_after = entry.get("secret"), entry.get("not_after")
         else:
             value, not_after = entry, None

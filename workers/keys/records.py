@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from workers import typos
 from workers.auth import origins, secrets
 from workers.auth.keys import KeyRecord, SecretRef
 from workers.auth.policy import EventPolicy
@@ -64,7 +65,19 @@ def encode_key(record: KeyRecord) -> tuple[bytes, bytes]:
     return key_record_key(record.id).encode(), orjson.dumps(value)
 
 
+# Every field of a key record on auth-config (encode_key writes all but the singular
+# secrets, which other publishers may use).
+RECORD_FIELDS = frozenset({
+    "id", "client_secret", "client_secrets", "server_secret", "server_secrets", "origins",
+    "access_key", "access_secret", "allowed_events", "jwt_providers", "policy", "disabled",
+    "expires_at", "source", "created_at"})
+DIGEST_FIELDS = frozenset({"digest", "not_after"})
+
+
 def decode_key(record_key: str, value: Mapping[str, Any]) -> KeyRecord:
+    typo = typos.unknown_field(value, RECORD_FIELDS)
+    if typo is not None:
+        raise InvalidRecord(f"{record_key}: {typo}")
     key_id = value.get("id", record_key[len(KEY_PREFIX):])
     if not isinstance(key_id, str) or not key_id or record_key != KEY_PREFIX + key_id:
         raise InvalidRecord(f"{record_key}: `id` must be a string equal to the record key's id")
@@ -180,6 +193,9 @@ def _secret_refs(record_key: str, value: Mapping[str, Any], kind: str) -> tuple[
     if not isinstance(items, list | tuple):
         raise InvalidRecord(f"{record_key}: {kind}_secrets must be a list")
     for item in items:
+        typo = typos.unknown_field(item, DIGEST_FIELDS) if isinstance(item, dict) else None
+        if typo is not None:
+            raise InvalidRecord(f"{record_key}: {kind}_secrets: {typo}")
         digest, not_after = (item, None) if isinstance(item, str) else (
             (item.get("digest"), item.get("not_after")) if isinstance(item, dict) else (None, None))
         if not isinstance(digest, str) or not secrets.is_digest(digest):
