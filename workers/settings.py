@@ -220,7 +220,7 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
         replication_factor=rf,
         min_insync_replicas=_min_insync(kafka.get("min_insync_replicas"), rf),
         kafka_security=_security(kafka),
-        admin_token=Masked(str(admin)) if admin else None,
+        admin_token=_admin_token(admin),
         reload_sec=_positive(reload_sec, "server.api_keys_reload_sec", DEFAULT_RELOAD_SEC),
         max_body_bytes=int(_positive(ingest.get("max_body_bytes"), "ingest.max_body_bytes",
                                      DEFAULT_MAX_BODY)),
@@ -241,6 +241,22 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
         usage_url=str(os.environ.get(USAGE_URL_ENV) or usage.get("url")
                       or f"http://127.0.0.1:{usage_port}").rstrip("/"),
     )
+
+
+MIN_ADMIN_TOKEN = 32
+
+
+def _admin_token(value: Any) -> Masked | None:
+    """A token that guards every key: long and random, or the start stops."""
+    if not value:
+        return None
+    token = str(value)
+    if len(token) < MIN_ADMIN_TOKEN or len(set(token)) < 12:
+        raise ConfigError(
+            f"server.admin_token is too weak ({len(token)} characters, {len(set(token))} "
+            f"different): use at least {MIN_ADMIN_TOKEN} random characters, for example "
+            "the output of `eventguard keys gen`")
+    return Masked(token)
 
 
 def _security(kafka: Mapping[str, Any]) -> kafka_security.KafkaSecurity:

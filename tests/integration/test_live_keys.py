@@ -29,7 +29,7 @@ from workers import topics
 from workers.devstack.processes import Stack, free_port
 from workers.paths import cache_dir
 
-ADMIN = "it-admin-" + os.urandom(6).hex()
+ADMIN = "it-admin-" + os.urandom(24).hex()
 FILE_SECRET = "it-file-" + os.urandom(6).hex()
 SAMPLES = 8  # requests per round: random request ids spread over both workers' partitions
 

@@ -31,12 +31,25 @@ def test_bootstrap_env_overrides_config(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.from_mapping(doc).bootstrap_servers == "env:9092"
 
 
+STRONG = "hunter2-Zq8vT3xK9mW4pL7rB2nY6cF1dJ5gH0s"
+
+
 def test_admin_token_is_masked_when_printed() -> None:
-    conf = settings.from_mapping({"server": {"admin_token": "hunter2"},
+    conf = settings.from_mapping({"server": {"admin_token": STRONG},
                                   "api_keys": [{"client_secret": "topsecret"}]})
-    assert conf.admin_token is not None and conf.admin_token.value == "hunter2"
-    assert "hunter2" not in repr(conf) and "topsecret" not in repr(conf)
-    assert "hunter2" not in str(conf.admin_token)
+    assert conf.admin_token is not None and conf.admin_token.value == STRONG
+    assert STRONG not in repr(conf) and "topsecret" not in repr(conf)
+    assert STRONG not in str(conf.admin_token)
+
+
+@pytest.mark.parametrize("token", ["admin", "hunter2", "a" * 64, "ab" * 20,
+                                   "0123456789012345678901234567890"])
+def test_a_weak_admin_token_stops_the_start(token: str) -> None:
+    with pytest.raises(settings.ConfigError) as err:
+        settings.from_mapping({"server": {"admin_token": token}})
+    assert str(err.value).startswith("server.admin_token is too weak (")
+    assert "`eventguard keys gen`" in str(err.value)
+    assert token not in str(err.value).replace("server.admin_token", "")
 
 
 def test_policies_with_defaults() -> None:

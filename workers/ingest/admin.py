@@ -7,6 +7,8 @@ Every call needs `server.admin_token`, from query `token` or header
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -18,12 +20,14 @@ from aiokafka.errors import KafkaError
 from workers import typos
 from workers.auth import secrets
 from workers.auth.authorize import AuthState
+from workers.ingest.admin_failures import AdminFailures
 from workers.ingest.responses import error, json
 from workers.keys import admin
 from workers.keys.admin import Change
 from workers.usage import client as usage_client
 
 PREFIX = "/api/v1/admin"
+log = logging.getLogger(__name__)
 READY_TIMEOUT_S = 10.0
 
 
@@ -46,6 +50,7 @@ class AdminAPI:
         self.store = store
         self.usage_url = usage_url  # usage is read from the usage process's web server
         self.token_digest = secrets.digest(admin_token) if admin_token else None
+        self.failures = AdminFailures()
         self.seal = seal
         self._following: asyncio.Task[None] | None = None
 
@@ -69,8 +74,19 @@ class AdminAPI:
         async def run(request: web.Request) -> web.Response:
             if self.token_digest is None:
                 return error(403, "the admin API is off; set server.admin_token in the config")
+            address = request.remote or "unknown"
+            wait = self.failures.wait_s(address)
+            if wait is not None:
+                return error(429, "too many wrong admin tokens from this address; retry later",
+                             {"Retry-After": str(max(1, math.ceil(wait)))})
             given = request.query.get("token") or request.headers.get("X-Admin-Token") or ""
             if not given or not secrets.same(secrets.digest(given), self.token_digest):
+                count = self.failures.failed(address)
+                if count in (1, self.failures.limit):  # bounded: never the token itself
+                    log.warning("admin API: %d wrong or missing admin token(s) from %s in %.0f s%s",
+                                count, address, self.failures.window_s,
+                                "; refusing it with 429 for a while"
+                                if count == self.failures.limit else "")
                 return error(401, "admin token missing or wrong (query token or X-Admin-Token)")
             try:
                 return await handler(self, request)
