@@ -89,6 +89,10 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     api_keys: Any = None  # the Jitsu key source that won precedence
     api_keys_from: str = ""  # which config key it came from
+    # api_keys, server.api_keys or server.auth is in the file, even empty (`api_keys: []`
+    # for keys managed only with `eventguard keys` and the admin API).
+    keys_declared: bool = False
+    api_keys_remove_many: bool = False  # confirms a reload that removes many keys
     s2s_auth: tuple[str, ...] = field(default=(), repr=False)
     policies: Mapping[str, EventPolicy] = field(default_factory=dict)
     jwt_providers: tuple[Mapping[str, Any], ...] = ()
@@ -168,7 +172,7 @@ SECTION_KEYS = {
     "usage": frozenset({"web_port", "url"}),
 }
 SERVER_KEYS = frozenset({"api_keys", "auth", "api_keys_reload_sec", "auth_reload_sec",
-                         "admin_token", "s2s_auth"})
+                         "admin_token", "s2s_auth", "api_keys_remove_many"})
 TYPO_CUTOFF = 0.8  # `sever` and `api-keys` are typos; `sources` is Jitsu's own section
 _named: set[str] = set()
 
@@ -229,6 +233,9 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
         trusted_proxies=_cidrs(ingest.get("trusted_proxies")),
         api_keys=api_keys,
         api_keys_from=api_keys_from,
+        keys_declared=any(k in server for k in ("api_keys", "auth")) or "api_keys" in doc,
+        api_keys_remove_many=_switch(server.get("api_keys_remove_many"),
+                                     "server.api_keys_remove_many", False),
         s2s_auth=tuple(str(s) for s in s2s),
         policies=_policies(doc.get("policies")),
         jwt_providers=tuple(doc.get("jwt_providers") or ()),

@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 import pytest
+import yaml
 from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.integration.conftest import Env, write_config
@@ -164,3 +165,23 @@ def test_plain_faust_worker_command_works(env: Env, tmp_path: Path) -> None:
         worker.terminate()
         worker.wait(30)
         stack.stop()
+
+
+@pytest.mark.parametrize(("doc", "line"), [
+    ({"api-keys": [{"id": "a", "server_secret": "s"}]},
+     "unknown section 'api-keys' (did you mean 'api_keys'?)"),
+    ({"server": {"admin_token": "admin"}}, "server.admin_token is too weak (5 characters, "),
+    ({"kafka": {"topic_prefix": "x."}}, "has no api_keys: add the keys there, or write "
+                                        "`api_keys: []`"),
+])
+def test_a_worker_with_a_config_mistake_stops_in_one_line(env: Env, tmp_path: Path,
+                                                          doc: dict[str, object],
+                                                          line: str) -> None:
+    config = tmp_path / "mistake.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    done = subprocess.run([sys.executable, "-m", "workers.cli", "worker", "--config",
+                           str(config)], capture_output=True, text=True, timeout=120,
+                          env=_env(env))
+    lines = [x for x in done.stderr.splitlines() if x.strip()]
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert lines[0].startswith("eventguard: ") and line in lines[0], lines

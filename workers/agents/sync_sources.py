@@ -8,10 +8,11 @@ import time
 
 from workers.app import app, auth_config, config, key_state
 from workers.keys.sources import ConfigSource
-from workers.keys.sync import plan
+from workers.keys.sync import mass_removal, plan
 from workers.keys.vault import Vault
 
 log = logging.getLogger(__name__)
+_warned: dict[str, str] = {}  # source -> the mass removal last refused
 
 
 @app.task
@@ -36,6 +37,14 @@ async def sync_once(source: ConfigSource, vault: Vault) -> None:
                 key_state.state.providers)
     if not todo:
         return
+    mistake = None if snapshot.remove_many else mass_removal(
+        todo, snapshot.source, key_state.state.keys.records())
+    if mistake is not None:
+        if mistake != _warned.get(snapshot.source):  # once per change of the file
+            log.warning("%s", mistake)
+            _warned[snapshot.source] = mistake
+        return
+    _warned.pop(snapshot.source, None)
     for key, value in todo.records():
         await auth_config.send(key=key, value=value)
     log.info("key source %s: %d keys published, %d removed, %d policies and %d providers "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from workers.cli.decisions import Collector
 from workers.client import signed_headers
 from workers.devstack import broker
 from workers.devstack.processes import Stack
+from workers.keys.jitsu import DEFAULT_KEY_ID
 from workers.keys.sources import default_secret
 from workers.keys.store import TopicReader
 from workers.keys.table import changelog_topic
@@ -202,7 +204,13 @@ def _print_next_steps(url: str, samples: list[Sample]) -> None:
 
 
 def _write_empty_config() -> Path:
+    """No config: the processes get one with the generated `defaultid` key (0600), the key
+    a worker without any config makes; a config file without keys is refused."""
+    secret = default_secret()
     path = cache_dir() / "empty-config.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({"api_keys": None}))
+    path.touch(mode=0o600)
+    os.chmod(path, 0o600)
+    path.write_text(yaml.safe_dump({"api_keys": [
+        {"id": DEFAULT_KEY_ID, "client_secret": secret, "server_secret": secret}]}))
     return path

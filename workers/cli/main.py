@@ -224,6 +224,11 @@ def _worker(args: argparse.Namespace, rest: list[str]) -> int:
     # A bad config or no broker is said here, as a log line in the chosen format;
     # workers.app would exit with plain text.
     conf = settings.load()
+    if conf.path is not None and not conf.keys_declared:
+        # A misspelt `api_keys:` would leave no keys, or the generated demo key.
+        raise settings.ConfigError(
+            f"config {conf.path} has no api_keys: add the keys there, or write `api_keys: []` "
+            "to manage them only with `eventguard keys` and the admin API")
     preflight.run(kafka_address.bootstrap(conf), [conf.topic(t) for t in WORKER_TOPICS],
                   _web_port(args, rest, conf.worker_web_port), args.web_bind)
     from workers.app import app

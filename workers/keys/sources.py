@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ class Snapshot:
     policies: dict[str, EventPolicy] = field(default_factory=dict)
     digest: str = ""
     providers: dict[str, Provider] = field(default_factory=dict)
+    remove_many: bool = False  # server.api_keys_remove_many: the operator confirmed
 
 
 class SourceError(RuntimeError):
@@ -81,10 +83,10 @@ class ConfigSource:
         if self.last is not None and self.last.digest == digest:
             return self.last
         keys = jitsu.parse(value, self.seal, source, conf.s2s_auth)
-        if not keys and value is None:
+        if not keys and value is None and self.path is None:  # no config at all: the demo
             keys = [jitsu.default_key(default_secret(), source)]
         return Snapshot(source, tuple(keys), dict(conf.policies), digest,
-                        _providers(conf.jwt_providers))
+                        _providers(conf.jwt_providers), conf.api_keys_remove_many)
 
     async def _fetch(self, url: str) -> bytes:
         if url.startswith("file://"):
@@ -164,7 +166,13 @@ def default_secret() -> str:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(secret + "\n")
-    # Printed once, on first generation only, as Jitsu does; never logged again.
-    print(f"eventguard: no API keys configured; generated key `defaultid` with secret {secret}"
-          f"\n            (kept in {path}; configure api_keys to replace it)", flush=True)
+    # Shown once, on first generation, as Jitsu does, but only on a terminal: a process
+    # whose output is a log (a container, a service) never writes the secret there.
+    if sys.stdout.isatty():
+        print(f"eventguard: no config file, so no API keys; generated key `defaultid` with "
+              f"secret {secret}\n            (kept in {path}; give a config with api_keys to "
+              "replace it)", flush=True)
+    else:
+        log.warning("no config file, so no API keys: generated key `defaultid`; its secret is "
+                    "in %s (0600)", path)
     return secret

@@ -79,3 +79,19 @@ def plan(
     prov_rm = [i for i in have_p if i not in want_p]
     return Plan(tuple(upserts), tuple(sorted(removals)), tuple(pol_up), tuple(sorted(pol_rm)),
                 tuple(prov_up), tuple(sorted(prov_rm)))
+
+
+def mass_removal(todo: Plan, source: str, current: Iterable[KeyRecord]) -> str | None:
+    """Why `todo` looks like a mistake (a typo that empties a source), or None.
+
+    Removing every key of a source, or more than half of them, in one reload is what a
+    misspelt `api_keys:` or a truncated file does; the caller keeps the keys unless the
+    operator confirmed (`server.api_keys_remove_many`)."""
+    owned = sum(1 for r in current if r.source == source)
+    removed = len(todo.removals)
+    if removed == 0 or (removed < owned and removed * 2 <= owned):
+        return None
+    return (f"key source {source}: this reload would remove {removed} of its {owned} keys; "
+            "keeping them (a typo or a cut file?). If it is meant, set "
+            "server.api_keys_remove_many: true for one reload, or revoke them with "
+            "`eventguard keys revoke`")

@@ -59,3 +59,20 @@ def test_plan_records_are_the_auth_config_records_to_publish() -> None:
     values = dict(p.records())
     assert values[b"key/gone"] is None and values[b"policy/old"] is None
     assert values[b"key/a"] is not None and b"sha256:" in values[b"key/a"]
+
+
+def test_a_reload_that_empties_or_halves_a_source_is_named_a_mistake() -> None:
+    from workers.auth.keys import KeyRecord
+    from workers.keys.sync import Plan, mass_removal
+
+    current = [KeyRecord(f"k{n}", source="config") for n in range(4)] + [
+        KeyRecord("cli-key", source="cli")]
+    assert mass_removal(Plan(removals=("k0",)), "config", current) is None
+    assert mass_removal(Plan(removals=("k0", "k1")), "config", current) is None  # half
+    line = mass_removal(Plan(removals=("k0", "k1", "k2")), "config", current)
+    assert line is not None and line.startswith(
+        "key source config: this reload would remove 3 of its 4 keys; keeping them")
+    assert mass_removal(Plan(removals=("only",)), "config",
+                        [KeyRecord("only", source="config")]) is not None  # every key
+    assert mass_removal(Plan(upserts=(KeyRecord("new", source="config"),)), "config",
+                        current) is None
