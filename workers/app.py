@@ -10,6 +10,7 @@ that nothing in it can stop a decision.
 
 from __future__ import annotations
 
+import sys
 from typing import cast
 
 import faust
@@ -21,11 +22,14 @@ from workers.kafka import eager_drain
 from workers.keys.table import NAME, KeyState, KeyTable, changelog_topic
 from workers.keys.vault import Unsealer
 
-config = settings.load()
+# `faust -A workers.app worker` imports this directly: a config mistake is one line and
+# exit code 2 there too, as with `eventguard worker`.
 try:
+    config = settings.load()
     bootstrap = kafka_address.bootstrap(config)
-except kafka_address.NoBroker as exc:
-    raise SystemExit(f"eventguard: {exc}") from None
+except (settings.ConfigError, kafka_address.NoBroker) as exc:
+    sys.stderr.write(f"eventguard: {exc}\n")
+    raise SystemExit(2) from None
 
 # The settings (commit interval, session timeout, producer) are in workers/faust_app.py,
 # shared with the bare Faust baseline of `eventguard bench pipeline`.

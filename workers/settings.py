@@ -219,7 +219,7 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
     usage_port = _whole(usage.get("web_port"), "usage.web_port", DEFAULT_USAGE_WEB_PORT)
     return Settings(
         path=path,
-        bootstrap_servers=os.environ.get(BOOTSTRAP_ENV) or kafka.get("bootstrap_servers") or None,
+        bootstrap_servers=os.environ.get(BOOTSTRAP_ENV) or _servers(kafka.get("bootstrap_servers")),
         topic_prefix=os.environ.get(PREFIX_ENV) or str(kafka.get("topic_prefix") or ""),
         replication_factor=rf,
         min_insync_replicas=_min_insync(kafka.get("min_insync_replicas"), rf),
@@ -251,6 +251,18 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
 
 
 MIN_ADMIN_TOKEN = 32
+
+
+def _servers(value: Any) -> str | None:
+    """kafka.bootstrap_servers as `host:port,host:port`, from that string or a YAML list."""
+    if value in (None, "", []):
+        return None
+    if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
+        return ",".join(v.strip() for v in value)
+    if isinstance(value, str):
+        return value.strip()
+    raise ConfigError("kafka.bootstrap_servers must be `host:port,host:port` or a list of "
+                      f"`host:port`, got {value!r}")
 
 
 def _admin_token(value: Any) -> Masked | None:

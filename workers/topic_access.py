@@ -4,14 +4,12 @@ aiokafka answers neither question well. A consumer assigned a missing topic, or 
 its user may not describe, asks for the topic's metadata again and again, logging each
 miss (thousands of lines a second), and a Faust app ends with a traceback. Asked once
 here, the answer is one line; a process that needs its topics waits for them
-(`wait_for`) instead of spinning.
+(cli/preflight.py) instead of spinning.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -19,9 +17,7 @@ from aiokafka.errors import TopicAuthorizationFailedError, UnknownTopicOrPartiti
 
 from workers import kafka_security
 
-log = logging.getLogger(__name__)
 APPLY = "`eventguard topics apply` creates them (with the prefix of EVENTGUARD_TOPIC_PREFIX)"
-FIRST_WAIT_S, MAX_WAIT_S = 1.0, 10.0
 
 
 class MissingTopics(RuntimeError):
@@ -41,11 +37,11 @@ async def missing(bootstrap: str, topics: Iterable[str],
     admin = AIOKafkaAdminClient(
         **(kafka_security.options() if client_options is None else client_options),
         bootstrap_servers=bootstrap)
-    await admin.start()
     try:
+        await admin.start()
         described = await admin.describe_topics(list(topics))
     finally:
-        await admin.close()
+        await admin.close()  # also when cancelled in start (a port that is not Kafka)
     absent = []
     for topic in described:
         if topic["error_code"] == TopicAuthorizationFailedError.errno:
@@ -62,25 +58,3 @@ async def check(bootstrap: str, topics: Iterable[str],
     absent = await missing(bootstrap, topics, client_options)
     if absent:
         raise MissingTopics(absent)
-
-
-async def wait_for(bootstrap: str, topics: list[str],
-                   waiting: Callable[[str | None], Awaitable[None]] | None = None,
-                   sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-    """Return once every topic exists, checking with a backoff; `waiting(reason)` is told
-    why while it waits, and None once it is over. One line says what is missing."""
-    delay = FIRST_WAIT_S
-    said: list[str] = []
-    while absent := await missing(bootstrap, topics):
-        reason = str(MissingTopics(absent))
-        if absent != said:
-            log.warning("waiting: %s; checking again every %.0f s at most", reason, MAX_WAIT_S)
-            said = absent
-        if waiting is not None:
-            await waiting(reason)
-        await sleep(delay)
-        delay = min(delay * 2, MAX_WAIT_S)
-    if said:
-        log.warning("the topics are there; starting")
-        if waiting is not None:
-            await waiting(None)

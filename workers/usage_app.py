@@ -13,17 +13,20 @@ with `deltas`, so each key id's counts live on the usage process that owns its p
 
 from __future__ import annotations
 
+import sys
+
 from workers import kafka_address, settings
 from workers.faust_app import build
 from workers.kafka.lenient_tables import LenientTable
 from workers.keys.store import TopicReader
 from workers.keys.table import changelog_topic
 
-config = settings.load()
-try:
+try:  # a config mistake: one line and exit code 2, under `faust -A` too
+    config = settings.load()
     bootstrap = kafka_address.bootstrap(config)
-except kafka_address.NoBroker as exc:
-    raise SystemExit(f"eventguard: {exc}") from None
+except (settings.ConfigError, kafka_address.NoBroker) as exc:
+    sys.stderr.write(f"eventguard: {exc}\n")
+    raise SystemExit(2) from None
 
 APP_ID = config.usage_app_id
 # The tables read their changelogs leniently: a record that is not JSON must not stop

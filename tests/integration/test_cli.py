@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -185,3 +186,32 @@ def test_a_worker_with_a_config_mistake_stops_in_one_line(env: Env, tmp_path: Pa
     lines = [x for x in done.stderr.splitlines() if x.strip()]
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert lines[0].startswith("eventguard: ") and line in lines[0], lines
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (["ingest", "--port", "{busy}"], "address already in use: another process listens on that "
+                                     "port; stop it, or choose another port"),
+    (["worker", "--web-port", "{busy}"], "the web port 127.0.0.1:{busy} is in use"),
+    (["send", "--url", "http://127.0.0.1:{closed}", "--token", "x"],
+     "cannot reach 127.0.0.1:{closed} ("),
+    (["topics", "apply"], "could not connect to Kafka as PLAINTEXT; if the brokers want TLS"),
+    (["keys", "list"], "could not connect to Kafka as PLAINTEXT; if the brokers want TLS"),
+    (["tail", "raw-events"], "could not connect to Kafka as PLAINTEXT; if the brokers want TLS"),
+])
+def test_an_environment_mistake_is_one_line_and_exit_1(env: Env, args: list[str],
+                                                       line: str) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        ports = {"busy": busy.getsockname()[1], "closed": free_port()}
+        # Kafka "unreachable": a port nothing listens on (the commands that need Kafka).
+        done = subprocess.run(
+            [sys.executable, "-m", "workers.cli", *(a.format(**ports) for a in args),
+             "--config", str(env.config)],
+            capture_output=True, text=True, timeout=120,
+            env=_env(env, KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{ports['closed']}")
+            if args[0] in ("topics", "keys", "tail") else _env(env))
+    lines = [x for x in done.stderr.splitlines() if x.strip() and " INFO " not in x]
+    assert done.returncode == 1 and len(lines) == 1, done.stderr
+    assert lines[0].startswith("eventguard: ") and line.format(**ports) in lines[0], lines
+    assert "Traceback" not in done.stderr

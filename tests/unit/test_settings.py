@@ -133,3 +133,15 @@ def test_usage_web_port_and_url(monkeypatch: pytest.MonkeyPatch) -> None:
         settings.from_mapping({"worker": {"web_port": "x"}})
     with pytest.raises(settings.ConfigError):
         settings.from_mapping({"usage": {"web_port": "x"}})
+
+
+@pytest.mark.parametrize(("value", "servers"), [
+    ("k1:9092,k2:9092", "k1:9092,k2:9092"), (["k1:9092", " k2:9092"], "k1:9092,k2:9092"),
+    (None, None), ([], None)])
+def test_bootstrap_servers_as_a_string_or_a_list(monkeypatch: pytest.MonkeyPatch, value: object,
+                                                 servers: str | None) -> None:
+    monkeypatch.delenv(settings.BOOTSTRAP_ENV, raising=False)
+    assert settings.from_mapping({"kafka": {"bootstrap_servers": value}}).bootstrap_servers == (
+        servers)
+    with pytest.raises(settings.ConfigError, match="must be `host:port,host:port` or a list"):
+        settings.from_mapping({"kafka": {"bootstrap_servers": 9092}})

@@ -10,10 +10,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka.errors import KafkaError
-
-from workers import kafka_address, kafka_security, log_format, settings, topic_access
-from workers.cli import bench, kafka_cluster, keys, preflight, send
+from workers import kafka_address, log_format, settings
+from workers.cli import bench, failures, kafka_cluster, keys, preflight, send
 from workers.devstack import broker
 from workers.devstack.cluster import Cluster
 
@@ -21,6 +19,8 @@ from workers.devstack.cluster import Cluster
 OWN_BROKER = ("kafka", "run")
 # These run a Faust app and hand extra arguments on to `faust worker`.
 FAUST_COMMANDS = ("worker", "usage")
+# Their logs are the operator's: aiokafka's lines stay in them.
+LONG_RUNNING = (*FAUST_COMMANDS, "ingest", "run", "bench")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,22 +35,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command not in OWN_BROKER:
         _name_the_embedded_broker()
+    if args.command not in LONG_RUNNING and not args.debug:
+        # A short command says what went wrong in its own line (failures.py); aiokafka's
+        # per-attempt lines would only come before it.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         return int(args.func(args, rest) or 0)
-    except (kafka_address.NoBroker, settings.ConfigError) as exc:
-        _fail(args, str(exc))
-        return 2
-    except topic_access.MissingTopics as exc:
-        _fail(args, str(exc))
-        return 1
-    except KafkaError as exc:
-        refused = kafka_security.refusal(exc) or kafka_security.unreachable(exc)
-        if refused is None:
-            raise
-        _fail(args, refused)
-        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        known = None if args.debug else failures.one_line(exc)
+        if known is None:
+            raise
+        _fail(args, known[0])
+        return known[1]
 
 
 def _fail(args: argparse.Namespace, problem: str) -> None:
@@ -71,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole `eventguard` command line (docker-compose.yml's commands are checked
     against it: tests/unit/test_docker_compose.py)."""
     p = argparse.ArgumentParser(prog="eventguard", description=__doc__)
+    p.add_argument("--debug", action="store_true",
+                   help="show the traceback of an expected failure instead of one line")
     sub = p.add_subparsers(dest="command", required=True)
     # For the long-running commands.
     logs = argparse.ArgumentParser(add_help=False)

@@ -1,59 +1,98 @@
 """Before a Faust process (`worker`, `usage`) starts: its topics exist and its Kafka user
 may see them.
 
-Refused, it is told so in one line (cli/main.py) instead of a Faust traceback. With a
-topic missing it waits, checking with a backoff, while its web port answers /health 200
-and /ready 503 with the reason; then Faust starts on the topics as they now are. A
-broker that cannot be reached is left to Faust, which waits for it.
+Refused, it is told so in one line (cli/main.py) instead of a Faust traceback. With
+Kafka unreachable, a port that is not Kafka's, or a topic missing, it says why in one
+line and waits, checking with a backoff, while its web port answers /health 200 and
+/ready 503 with the reason; then Faust starts on the cluster as it now is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
 from workers import kafka_security, topic_access
 
-CHECK_TIMEOUT_S = 15.0
+ANSWER_S = 5.0  # a port that accepts TCP but is not Kafka never answers
+FIRST_WAIT_S, MAX_WAIT_S = 1.0, 10.0
+log = logging.getLogger(__name__)
 
 
 def run(bootstrap: str, topics: list[str], web_port: int | None, web_bind: str) -> None:
+    if web_port is not None:
+        _port_free(web_bind, web_port)
     asyncio.run(_run(bootstrap, topics, web_port, web_bind))
+
+
+def _port_free(host: str, port: int) -> None:
+    """Raise OSError(EADDRINUSE) now: Faust's web server would fail after a minute of
+    start-up, with a traceback."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise OSError(errno.EADDRINUSE, f"the web port {host}:{port} is in use") from None
+            raise
 
 
 async def _run(bootstrap: str, topics: list[str], web_port: int | None, web_bind: str) -> None:
     client_logs = logging.getLogger("aiokafka")
     level = client_logs.level
-    client_logs.setLevel(logging.WARNING)  # not "Authenticated as ..." at every check
+    # Not "Authenticated as ..." nor aiokafka's line per failed attempt: the problem is said
+    # here, once.
+    client_logs.setLevel(logging.CRITICAL)
     try:
         await _checked(bootstrap, topics, web_port, web_bind)
     finally:
         client_logs.setLevel(level)
 
 
-async def _checked(bootstrap: str, topics: list[str], web_port: int | None, web_bind: str
-                   ) -> None:
+async def _checked(bootstrap: str, topics: list[str], web_port: int | None, web_bind: str,
+                   sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    delay = FIRST_WAIT_S
+    said: str | None = None
+    page: _Waiting | None = None
+    runner: web.AppRunner | None = None
     try:
-        absent = await asyncio.wait_for(topic_access.missing(bootstrap, topics),
-                                        CHECK_TIMEOUT_S)
-    except KafkaError as exc:
-        if kafka_security.refusal(exc) is not None:
-            raise
-        return
-    except TimeoutError:
-        return
-    if not absent:
-        return
-    page = _Waiting(str(topic_access.MissingTopics(absent)))
-    runner = await page.serve(web_bind, web_port) if web_port is not None else None
-    try:
-        await topic_access.wait_for(bootstrap, topics, page.update)
+        while (problem := await _problem(bootstrap, topics)) is not None:
+            if problem != said:
+                log.warning("waiting: %s; checking again every %.0f s at most", problem,
+                            MAX_WAIT_S)
+                said = problem
+            if page is None:
+                page = _Waiting(problem)
+                runner = await page.serve(web_bind, web_port) if web_port is not None else None
+            page.reason = problem
+            await sleep(delay)
+            delay = min(delay * 2, MAX_WAIT_S)
     finally:
         if runner is not None:
             await runner.cleanup()  # Faust's own web server takes the port next
+    if said is not None:
+        log.warning("Kafka and the topics are there; starting")
+
+
+async def _problem(bootstrap: str, topics: list[str]) -> str | None:
+    """Why the process cannot start yet, or None; a refused user raises."""
+    try:
+        absent = await asyncio.wait_for(topic_access.missing(bootstrap, topics), ANSWER_S)
+    except KafkaError as exc:
+        if kafka_security.refusal(exc) is not None:
+            raise
+        return f"cannot reach Kafka at {bootstrap} ({type(exc).__name__})"
+    except TimeoutError:
+        return (f"no answer from Kafka at {bootstrap} within {ANSWER_S:.0f} s; is that "
+                "Kafka's port?")
+    return str(topic_access.MissingTopics(absent)) if absent else None
 
 
 class _Waiting:

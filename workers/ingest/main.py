@@ -70,9 +70,11 @@ def _serve(conf: Settings, bootstrap: str, host: str, port: int, reuse_port: boo
         await store.close()
 
     app.on_cleanup.append(close_sink)
-    log.info("ingest: http://%s:%d -> %s on %s%s", host, port, topic, bootstrap,
-             f" (pid {os.getpid()})" if reuse_port else "")
-    web.run_app(app, host=host, port=port, print=None, access_log=None,
+    def serving(_: str) -> None:  # aiohttp calls this once the port is bound, not before
+        log.info("ingest: http://%s:%d -> %s on %s%s", host, port, topic, bootstrap,
+                 f" (pid {os.getpid()})" if reuse_port else "")
+
+    web.run_app(app, host=host, port=port, print=serving, access_log=None,
                 reuse_port=reuse_port or None, loop=new_loop())
     return 0
 
