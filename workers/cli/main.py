@@ -35,10 +35,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command not in OWN_BROKER:
         _name_the_embedded_broker()
+    client_logs = logging.getLogger("aiokafka")
+    level = client_logs.level
     if args.command not in LONG_RUNNING and not args.debug:
         # A short command says what went wrong in its own line (failures.py); aiokafka's
         # per-attempt lines would only come before it.
-        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+        client_logs.setLevel(logging.CRITICAL)
     try:
         return int(args.func(args, rest) or 0)
     except KeyboardInterrupt:
@@ -49,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         _fail(args, known[0])
         return known[1]
+    finally:
+        client_logs.setLevel(level)
 
 
 def _fail(args: argparse.Namespace, problem: str) -> None:
