@@ -215,8 +215,8 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
     if isinstance(s2s, str):
         s2s = [s2s]
     rf = _whole(kafka.get("replication_factor"), "kafka.replication_factor", 1)
-    web_port = _whole(worker.get("web_port"), "worker.web_port", DEFAULT_WEB_PORT)
-    usage_port = _whole(usage.get("web_port"), "usage.web_port", DEFAULT_USAGE_WEB_PORT)
+    web_port = _port(worker.get("web_port"), "worker.web_port", DEFAULT_WEB_PORT)
+    usage_port = _port(usage.get("web_port"), "usage.web_port", DEFAULT_USAGE_WEB_PORT)
     return Settings(
         path=path,
         bootstrap_servers=os.environ.get(BOOTSTRAP_ENV) or _servers(kafka.get("bootstrap_servers")),
@@ -251,6 +251,13 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
 
 
 MIN_ADMIN_TOKEN = 32
+
+
+def _port(value: Any, name: str, default: int) -> int:
+    port = _whole(value, name, default)
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{name} must be a port, 1-65535, got {port}")
+    return port
 
 
 def _servers(value: Any) -> str | None:

@@ -174,6 +174,16 @@ def test_plain_faust_worker_command_works(env: Env, tmp_path: Path) -> None:
     ({"server": {"admin_token": "admin"}}, "server.admin_token is too weak (5 characters, "),
     ({"kafka": {"topic_prefix": "x."}}, "has no api_keys: add the keys there, or write "
                                         "`api_keys: []`"),
+    ({"api_keys": [{"id": "web", "client_secret": "c-secret-1", "origin": ["*.a.test"]}]},
+     ": api key web: unknown field 'origin' (did you mean 'origins'?)"),
+    ({"api_keys": [{"id": "web", "client_secret": "c-secret-1", "origins": ["a.*.test"]}]},
+     "origin pattern 'a.*.test' can never match an Origin"),
+    ({"worker": {"web_port": 70000}, "api_keys": []},
+     "worker.web_port must be a port, 1-65535, got 70000"),
+    ({"kafka": {"bootstrap_servers": 9092}, "api_keys": []},
+     "kafka.bootstrap_servers must be `host:port,host:port` or a list"),
+    ({"kafka": {"sasl_password": "pw"}, "api_keys": []},
+     "a password does not belong in the config file"),
 ])
 def test_a_worker_with_a_config_mistake_stops_in_one_line(env: Env, tmp_path: Path,
                                                           doc: dict[str, object],

@@ -92,3 +92,26 @@ def _decided(bootstrap: str, prefix: str, port: int, secret: str) -> str:
             got = await collector.decision(request_id, timeout_s=60)
             return str(got["audit-log"][0]["reason"])
     return asyncio.run(go())
+
+
+def test_the_ingest_names_a_missing_raw_events_topic_in_its_503(bootstrap: str,
+                                                                tmp_path: Path) -> None:
+    prefix = f"{PREFIX.rstrip('.')}-noraw."
+    config = write_config(tmp_path / "eventguard.yaml", [{"id": "k", "server_secret": "s"}])
+    stack = Stack(cache_dir() / "test-logs" / prefix.rstrip("."), bootstrap, prefix)
+    port = free_port()
+    try:
+        stack.ingest(config, port)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/s2s/event?token=s",
+                                         data=b'{"event_type":"page"}', method="POST")
+        for _ in range(2):  # the first request asks Kafka; the next one knows
+            try:
+                urllib.request.urlopen(request, timeout=30)
+                raise AssertionError("a 2xx for an event that could not be stored")
+            except urllib.error.HTTPError as answer:
+                assert answer.code == 503 and answer.headers["Retry-After"]
+                assert orjson.loads(answer.read())["error"] == (
+                    f"topic {prefix}raw-events does not exist; `eventguard topics apply` "
+                    "creates it; the event was not stored")
+    finally:
+        stack.stop()

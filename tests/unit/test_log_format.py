@@ -185,7 +185,10 @@ class FakeProducer:
     def client(self) -> Any:
         cluster = SimpleNamespace(partitions_for_topic=lambda topic: {0},
                                   leader_for_partition=lambda tp: 0)
-        return SimpleNamespace(cluster=cluster)
+
+        async def fetch_all_metadata() -> Any:  # the sink's check: the topic is there
+            return cluster
+        return SimpleNamespace(cluster=cluster, fetch_all_metadata=fetch_all_metadata)
 
     def create_batch(self) -> Any:
         return SimpleNamespace(append=lambda **record: object())

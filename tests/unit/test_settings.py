@@ -145,3 +145,10 @@ def test_bootstrap_servers_as_a_string_or_a_list(monkeypatch: pytest.MonkeyPatch
         servers)
     with pytest.raises(settings.ConfigError, match="must be `host:port,host:port` or a list"):
         settings.from_mapping({"kafka": {"bootstrap_servers": 9092}})
+
+
+@pytest.mark.parametrize("section", ["worker", "usage"])
+def test_a_web_port_outside_1_65535_names_the_config_key(section: str) -> None:
+    with pytest.raises(settings.ConfigError,
+                       match=f"{section}.web_port must be a port, 1-65535, got 70000"):
+        settings.from_mapping({section: {"web_port": 70000}})

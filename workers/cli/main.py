@@ -233,6 +233,7 @@ def _worker(args: argparse.Namespace, rest: list[str]) -> int:
         raise settings.ConfigError(
             f"config {conf.path} has no api_keys: add the keys there, or write `api_keys: []` "
             "to manage them only with `eventguard keys` and the admin API")
+    _check_keys(conf)
     preflight.run(kafka_address.bootstrap(conf), [conf.topic(t) for t in WORKER_TOPICS],
                   _web_port(args, rest, conf.worker_web_port), args.web_bind)
     from workers.app import app
@@ -256,6 +257,19 @@ def _usage(args: argparse.Namespace, rest: list[str]) -> int:
 # The topics a worker reads or writes besides its own (`<app id>-...`).
 WORKER_TOPICS = ("raw-events", "auth-config", "nonces", "accepted-events", "rejected-events",
                  "audit-log")
+
+
+def _check_keys(conf: settings.Settings) -> None:
+    """The config's own keys, checked before the worker starts: a mistake in them stops
+    it in one line, instead of a worker that starts with none of them."""
+    from workers.keys import jitsu
+
+    if conf.api_keys is None or jitsu.is_remote(conf.api_keys):
+        return  # a URL's keys are fetched and checked by the leader, live
+    try:
+        jitsu.parse(conf.api_keys, lambda plain: plain, "config", conf.s2s_auth)
+    except jitsu.KeyConfigError as exc:
+        raise settings.ConfigError(f"config {conf.path}: {exc}") from None
 
 
 def _web_port(args: argparse.Namespace, rest: list[str], default_port: int) -> int | None:

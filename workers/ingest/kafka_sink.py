@@ -37,7 +37,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from workers import kafka_security
 from workers.ingest.batcher import Batcher
 from workers.ingest.metadata import RawRecord
-from workers.ingest.sink import Check, RecordTooLarge, SinkUnavailable
+from workers.ingest.sink import Check, RecordTooLarge, SinkUnavailable, TopicMissing
 from workers.log_format import detached
 from workers.settings import max_record_bytes
 
@@ -77,6 +77,7 @@ class KafkaSink:
         self._closing: set[asyncio.Task[None]] = set()
         self._check: asyncio.Task[Check] | None = None
         self._checked_at = 0.0
+        self._missing: str | None = None  # why no record can be written, from the last check
 
     def _producer_for(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -114,6 +115,14 @@ class KafkaSink:
     async def send(self, record: RawRecord) -> None:
         """Return once Kafka acknowledged the record; else raise SinkUnavailable
         (or RecordTooLarge, which no retry can fix)."""
+        if self._check is None or self._missing is not None:
+            # Asked once at the first request, then again every CHECK_TTL_S while the topic
+            # is missing: a record for a topic that does not exist would wait for its
+            # send timeout, then get a 503 that names the wrong cause.
+            await self.check()
+            if self._missing is not None:
+                self._refused += 1
+                raise TopicMissing(self._missing)
         batcher = self._batcher
         if batcher is None or _sender_ended(batcher.producer):
             try:
@@ -209,8 +218,10 @@ class KafkaSink:
         if self._producer is not producer:
             return Check(False, False, "the Kafka producer is being replaced")
         partitions = cluster.partitions_for_topic(self.topic)
+        self._missing = None if partitions else (
+            f"topic {self.topic} does not exist; `eventguard topics apply` creates it")
         if not partitions:
-            return Check(True, False, f"topic {self.topic} does not exist")
+            return Check(True, False, self._missing)
         leaderless = [p for p in partitions
                       if (cluster.leader_for_partition(TopicPartition(self.topic, p)) or -1) < 0]
         if leaderless:

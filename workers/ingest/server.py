@@ -34,7 +34,7 @@ from workers.ingest.metrics_page import (
     metrics_page,
 )
 from workers.ingest.responses import error, json
-from workers.ingest.sink import Check, RecordTooLarge, Sink, SinkUnavailable
+from workers.ingest.sink import Check, RecordTooLarge, Sink, SinkUnavailable, TopicMissing
 from workers.log_format import current_request_id
 from workers.metrics.ingest import IngestMetrics
 from workers.settings import Settings
@@ -162,11 +162,12 @@ async def _store(request: web.Request, metrics: IngestMetrics | None) -> web.Res
     except RecordTooLarge:
         return error(413, "the request is too large for the raw-events topic; send less per "
                           "request")
-    except SinkUnavailable:
+    except SinkUnavailable as exc:
         if metrics is not None:
             metrics.unavailable += 1
-        return error(503, "Kafka is unavailable; the event was not stored, retry later",
-                      {"Retry-After": RETRY_AFTER_S})
+        why = (f"{exc}; the event was not stored" if isinstance(exc, TopicMissing)
+               else "Kafka is unavailable; the event was not stored, retry later")
+        return error(503, why, {"Retry-After": RETRY_AFTER_S})
     finally:
         current_request_id.reset(named)
     if metrics is not None:

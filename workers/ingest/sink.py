@@ -16,6 +16,10 @@ class SinkUnavailable(RuntimeError):
     """Kafka did not take the record (unreachable, timed out, refused it): 503."""
 
 
+class TopicMissing(SinkUnavailable):
+    """The topic does not exist: 503 at once, with this reason, not after a timeout."""
+
+
 class RecordTooLarge(RuntimeError):
     """Kafka refused the record for its size; retrying cannot help: 413."""
 

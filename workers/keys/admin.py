@@ -95,6 +95,10 @@ def rotate(
         replace(ref, not_after=min(until, ref.not_after or until))
         for ref in record.secrets_of(skind) if not ref.expired(now)
     )
+    if not record.secrets_of(skind):
+        # Rotating adds a secret: on a key without one it would widen what the key does.
+        raise KeyOpError(f"key {key_id} has no {kind} secret to rotate; to give it one, "
+                         f"revoke it and add it again with --{kind}")
     updated = _with_secret(record, skind, _new_secret(skind, shown), kept)
     return Change((updated,), shown=shown,
                   message=f"key {key_id}: new {kind} secret; "

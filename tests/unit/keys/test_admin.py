@@ -118,3 +118,10 @@ def test_describe_never_holds_a_secret() -> None:
     assert secrets.digest(shown["client_secret"]) not in text  # only a digest prefix
     assert admin.describe(record)["secrets"] == ["client", "access"]
     assert SecretKind.CLIENT.value == "client"
+
+
+def test_rotating_a_kind_the_key_lacks_is_refused_not_added() -> None:
+    keys = KeyIndex()
+    added(keys, client=True)
+    with pytest.raises(admin.KeyOpError, match="key k has no server secret to rotate"):
+        admin.rotate(keys, "k", "server", now=NOW, seal=seal)
