@@ -184,6 +184,10 @@ def test_plain_faust_worker_command_works(env: Env, tmp_path: Path) -> None:
      "kafka.bootstrap_servers must be `host:port,host:port` or a list"),
     ({"kafka": {"sasl_password": "pw"}, "api_keys": []},
      "a password does not belong in the config file"),
+    # Handled well before issue 19; kept so.
+    ({"ingest": {"max_body_bytes": "big"}, "api_keys": []},
+     "ingest.max_body_bytes must be a number, got 'big'"),
+    ({"kafka": ["not", "a", "mapping"]}, "`kafka` must be a mapping"),
 ])
 def test_a_worker_with_a_config_mistake_stops_in_one_line(env: Env, tmp_path: Path,
                                                           doc: dict[str, object],
@@ -225,3 +229,23 @@ def test_an_environment_mistake_is_one_line_and_exit_1(env: Env, args: list[str]
     assert done.returncode == 1 and len(lines) == 1, done.stderr
     assert lines[0].startswith("eventguard: ") and line.format(**ports) in lines[0], lines
     assert "Traceback" not in done.stderr
+
+
+
+@pytest.mark.parametrize(("args", "extra_env", "code", "line"), [
+    (["worker", "--config", "/nonexistent/eventguard.yaml"], {}, 2,
+     "eventguard: cannot read config /nonexistent/eventguard.yaml: No such file or directory"),
+    (["ingest", "--processes", "0"], {}, 2, "eventguard: --processes is 0; give 1 or more"),
+    (["keys", "add", "x"], {}, 1,
+     "eventguard keys: say which secrets the key gets: client, server and/or access"),
+    (["keys", "add", "sealed", "--access"], {"EVENTGUARD_MASTER_KEY": "not-a-fernet-key"}, 2,
+     "eventguard: EVENTGUARD_MASTER_KEY is not a Fernet key; make one with"),
+])
+def test_a_usage_mistake_is_one_line(env: Env, args: list[str], extra_env: dict[str, str],
+                                     code: int, line: str) -> None:
+    """Handled well before issue 19 (the master key now too); kept so."""
+    done = subprocess.run([sys.executable, "-m", "workers.cli", *args], capture_output=True,
+                          text=True, timeout=120, env=_env(env, **extra_env))
+    lines = [x for x in done.stderr.splitlines() if x.strip()]
+    assert done.returncode == code and len(lines) == 1, done.stderr
+    assert lines[0].startswith(line), lines

@@ -12,13 +12,14 @@ import aiohttp
 from aiokafka.errors import KafkaError
 
 from workers import kafka_address, kafka_security, settings, topic_access
+from workers.keys.vault import VaultError
 
 USAGE, ENVIRONMENT = 2, 1
 
 
 def one_line(exc: BaseException) -> tuple[str, int] | None:
     """(the line, the exit code) for an expected failure, else None."""
-    if isinstance(exc, kafka_address.NoBroker | settings.ConfigError):
+    if isinstance(exc, kafka_address.NoBroker | settings.ConfigError | VaultError):
         return str(exc), USAGE
     if isinstance(exc, topic_access.MissingTopics):
         return str(exc), ENVIRONMENT
