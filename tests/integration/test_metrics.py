@@ -116,7 +116,7 @@ def test_health_and_ready_on_the_worker_web_port(stackup: Stackup) -> None:
     status, body, scraped = stackup.early[0]
     assert status == 503 and body["status"] == "not ready" and body["reason"]
     assert set(body["checks"]) == {"partitions_assigned", "key_table_current",
-                                   "nonces_caught_up"}
+                                   "nonces_caught_up", "key_source_loaded"}
     assert value(scraped, "eventguard_worker_ready") == 0
     status, raw = get(stackup.web + "/health")
     assert status == 200 and json.loads(raw) == {"status": "ok"}

@@ -13,12 +13,21 @@ from workers.keys.vault import Vault
 
 log = logging.getLogger(__name__)
 _warned: dict[str, str] = {}  # source -> the mass removal last refused
+_source: ConfigSource | None = None
+
+
+def problem() -> str | None:
+    """On the leader: why its key source never gave good keys (for /ready), else None."""
+    if _source is None or not app.is_leader():
+        return None
+    return _source.problem
 
 
 @app.task
 async def sync_sources() -> None:
     vault = Vault()
-    source = ConfigSource(config.path, vault.seal)
+    global _source
+    source = _source = ConfigSource(config.path, vault.seal)
     await key_state.ready.wait()
     while True:
         if app.is_leader():

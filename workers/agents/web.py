@@ -12,7 +12,7 @@ from typing import Any
 from faust.types import TP
 from prometheus_client.registry import CollectorRegistry
 
-from workers.agents import nonce_log
+from workers.agents import nonce_log, sync_sources
 from workers.agents.authorize import DECISIONS
 from workers.agents.jwks_refresh import jwks
 from workers.app import app, key_state
@@ -24,7 +24,8 @@ from workers.metrics.worker import Partition, WorkerCollector
 def readiness() -> Readiness:
     return Readiness(partitions_assigned=bool(_assignment()) and not app.rebalancing,
                      key_table_problem=key_state.follower.problem(),
-                     nonces_caught_up=nonce_log.ready.is_set())
+                     nonces_caught_up=nonce_log.ready.is_set(),
+                     key_source_problem=sync_sources.problem())
 
 
 def _assignment() -> set[TP]:

@@ -55,6 +55,7 @@ class ConfigSource:
         self._url: str | None = None
         self._last_modified: str | None = None
         self._payload: bytes | None = None
+        self.problem: str | None = None  # why no snapshot was ever good, for /ready
 
     async def poll(self) -> Snapshot | None:
         """The current snapshot, or the last good one when a source fails."""
@@ -63,6 +64,10 @@ class ConfigSource:
         except (SourceError, settings_mod.ConfigError, jitsu.KeyConfigError,
                 ProviderError) as exc:
             log.error("key source: %s; keeping the last good keys", exc)
+            if self.last is None:  # no good keys at all: /ready says why
+                self.problem = str(exc)
+        else:
+            self.problem = None
         return self.last
 
     async def _read(self) -> Snapshot:
