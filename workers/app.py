@@ -11,11 +11,12 @@ that nothing in it can stop a decision.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import cast
 
 import faust
 
-from workers import kafka_address, settings
+from workers import kafka_address, preflight, settings
 from workers.auth.state import AuthState
 from workers.faust_app import build, raw_topic
 from workers.kafka import eager_drain
@@ -30,6 +31,11 @@ try:
 except (settings.ConfigError, kafka_address.NoBroker) as exc:
     sys.stderr.write(f"eventguard: {exc}\n")
     raise SystemExit(2) from None
+
+# `faust -A workers.app worker` waits for Kafka and the topics too (`eventguard worker`
+# did already); importing the module anywhere else never connects.
+if Path(sys.argv[0]).name == "faust" and "worker" in sys.argv and not preflight.done:
+    preflight.run(bootstrap, [config.topic(t) for t in preflight.WORKER_TOPICS], None, "")
 
 # The settings (commit interval, session timeout, producer) are in workers/faust_app.py,
 # shared with the bare Faust baseline of `eventguard bench pipeline`.

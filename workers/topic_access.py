@@ -4,7 +4,7 @@ aiokafka answers neither question well. A consumer assigned a missing topic, or 
 its user may not describe, asks for the topic's metadata again and again, logging each
 miss (thousands of lines a second), and a Faust app ends with a traceback. Asked once
 here, the answer is one line; a process that needs its topics waits for them
-(cli/preflight.py) instead of spinning.
+(workers/preflight.py) instead of spinning.
 """
 
 from __future__ import annotations

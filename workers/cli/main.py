@@ -10,8 +10,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from workers import kafka_address, log_format, settings
-from workers.cli import bench, failures, kafka_cluster, keys, preflight, send
+from workers import kafka_address, log_format, preflight, settings
+from workers.cli import bench, failures, kafka_cluster, keys, send
 from workers.devstack import broker
 from workers.devstack.cluster import Cluster
 
@@ -234,7 +234,8 @@ def _worker(args: argparse.Namespace, rest: list[str]) -> int:
             f"config {conf.path} has no api_keys: add the keys there, or write `api_keys: []` "
             "to manage them only with `eventguard keys` and the admin API")
     _check_keys(conf)
-    preflight.run(kafka_address.bootstrap(conf), [conf.topic(t) for t in WORKER_TOPICS],
+    preflight.run(kafka_address.bootstrap(conf),
+                  [conf.topic(t) for t in preflight.WORKER_TOPICS],
                   _web_port(args, rest, conf.worker_web_port), args.web_bind)
     from workers.app import app
 
@@ -252,11 +253,6 @@ def _usage(args: argparse.Namespace, rest: list[str]) -> int:
 
     # Per-key usage, /health, /ready and /metrics: on --web-port, else usage.web_port.
     return _faust_main(app, args, rest, settings.load().usage_web_port)
-
-
-# The topics a worker reads or writes besides its own (`<app id>-...`).
-WORKER_TOPICS = ("raw-events", "auth-config", "nonces", "accepted-events", "rejected-events",
-                 "audit-log")
 
 
 def _check_keys(conf: settings.Settings) -> None:

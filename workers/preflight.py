@@ -1,7 +1,7 @@
 """Before a Faust process (`worker`, `usage`) starts: its topics exist and its Kafka user
 may see them.
 
-Refused, it is told so in one line (cli/main.py) instead of a Faust traceback. With
+Refused, it is told so in one line (workers/cli/failures.py) instead of a Faust traceback. With
 Kafka unreachable, a port that is not Kafka's, or a topic missing, it says why in one
 line and waits, checking with a backoff, while its web port answers /health 200 and
 /ready 503 with the reason; then Faust starts on the cluster as it now is.
@@ -20,15 +20,23 @@ from aiokafka.errors import KafkaError
 
 from workers import kafka_security, topic_access
 
+# The topics a worker reads or writes besides its own (`<app id>-...`).
+WORKER_TOPICS = ("raw-events", "auth-config", "nonces", "accepted-events", "rejected-events",
+                 "audit-log")
 ANSWER_S = 5.0  # a port that accepts TCP but is not Kafka never answers
 FIRST_WAIT_S, MAX_WAIT_S = 1.0, 10.0
 log = logging.getLogger(__name__)
 
 
+done = False  # `eventguard worker` checked already: the app module need not again
+
+
 def run(bootstrap: str, topics: list[str], web_port: int | None, web_bind: str) -> None:
+    global done
     if web_port is not None:
         _port_free(web_bind, web_port)
     asyncio.run(_run(bootstrap, topics, web_port, web_bind))
+    done = True
 
 
 def _port_free(host: str, port: int) -> None:
