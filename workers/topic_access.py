@@ -17,7 +17,7 @@ from aiokafka.errors import TopicAuthorizationFailedError, UnknownTopicOrPartiti
 
 from workers import kafka_security
 
-APPLY = "`eventguard topics apply` creates them (with the prefix of EVENTGUARD_TOPIC_PREFIX)"
+APPLY = "`eventguard topics apply` creates {} (with the prefix of EVENTGUARD_TOPIC_PREFIX)"
 
 
 class MissingTopics(RuntimeError):
@@ -26,8 +26,8 @@ class MissingTopics(RuntimeError):
     def __init__(self, topics: list[str]) -> None:
         self.topics = topics
         names = ", ".join(topics)
-        super().__init__(f"no topic {names}; {APPLY}" if len(topics) == 1
-                         else f"no topics {names}; {APPLY}")
+        super().__init__(f"no topic {names}; {APPLY.format('it')}" if len(topics) == 1
+                         else f"no topics {names}; {APPLY.format('them')}")
 
 
 async def missing(bootstrap: str, topics: Iterable[str],
