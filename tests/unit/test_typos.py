@@ -56,12 +56,3 @@ def test_a_key_record_with_an_unknown_field_is_invalid() -> None:
                        match=r"key/a: unknown field 'origin' \(did you mean 'origins'\?\)"):
         records.decode_key("key/a", {"id": "a", "origin": ["*"]})
 
-
-def test_missing_topics_are_named_with_the_fix() -> None:
-    from workers.topic_access import MissingTopics
-
-    assert str(MissingTopics(["p.auth-config"])) == (
-        "no topic p.auth-config; `eventguard topics apply` creates it (with the prefix of "
-        "EVENTGUARD_TOPIC_PREFIX)")
-    assert str(MissingTopics(["a", "b"])).startswith("no topics a, b; `eventguard topics "
-                                                     "apply` creates them")
