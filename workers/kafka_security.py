@@ -90,11 +90,6 @@ def from_config(kafka: Mapping[str, Any], env: Mapping[str, str] | None = None
                 ) -> KafkaSecurity:
     """The security of `kafka:` (a config section) with the environment's overrides."""
     env = os.environ if env is None else env
-    return _checked(kafka, env, env.get(USERNAME_ENV), env.get(PASSWORD_ENV))
-
-
-def _checked(kafka: Mapping[str, Any], env: Mapping[str, str], user: str | None,
-             secret: str | None) -> KafkaSecurity:
     if kafka.get("sasl_password") or kafka.get("password"):
         raise SecurityError(f"kafka: a password does not belong in the config file; set "
                             f"${PASSWORD_ENV} instead")
@@ -104,8 +99,8 @@ def _checked(kafka: Mapping[str, Any], env: Mapping[str, str], user: str | None,
         raise SecurityError(f"kafka.security_protocol must be one of {', '.join(PROTOCOLS)}, "
                             f"not {protocol!r}")
     mechanism = str(env.get(MECHANISM_ENV) or kafka.get("sasl_mechanism") or "SCRAM-SHA-512")
-    username = user or kafka.get("sasl_username") or None
-    password = secret or None
+    username = env.get(USERNAME_ENV) or kafka.get("sasl_username") or None
+    password = env.get(PASSWORD_ENV) or None
     cafile = env.get(CAFILE_ENV) or kafka.get("ssl_cafile") or None
     sec = KafkaSecurity(protocol, mechanism.upper() if protocol.startswith("SASL_") else None,
                         str(username) if username else None, password,

@@ -228,11 +228,6 @@ def _worker(args: argparse.Namespace, rest: list[str]) -> int:
     # A bad config or no broker is said here, as a log line in the chosen format;
     # workers.app would exit with plain text.
     conf = settings.load()
-    if conf.path is not None and not conf.keys_declared:
-        # A misspelt `api_keys:` would leave no keys, or the generated demo key.
-        raise settings.ConfigError(
-            f"config {conf.path} has no api_keys: add the keys there, or write `api_keys: []` "
-            "to manage them only with `eventguard keys` and the admin API")
     _check_keys(conf)
     preflight.run(kafka_address.bootstrap(conf),
                   [conf.topic(t) for t in preflight.WORKER_TOPICS],
@@ -252,7 +247,7 @@ def _usage(args: argparse.Namespace, rest: list[str]) -> int:
     from workers.usage_app import app
 
     # Per-key usage, /health, /ready and /metrics: on --web-port, else usage.web_port.
-    return _faust_main(app, args, rest, settings.load().usage_web_port)
+    return _faust_main(app, args, rest, conf.usage_web_port)
 
 
 def _check_keys(conf: settings.Settings) -> None:
@@ -260,6 +255,11 @@ def _check_keys(conf: settings.Settings) -> None:
     it in one line, instead of a worker that starts with none of them."""
     from workers.keys import jitsu
 
+    if conf.path is not None and not conf.keys_declared:
+        # A misspelt `api_keys:` would leave no keys, or the generated demo key.
+        raise settings.ConfigError(
+            f"config {conf.path} has no api_keys: add the keys there, or write `api_keys: []` "
+            "to manage them only with `eventguard keys` and the admin API")
     if conf.api_keys is None or jitsu.is_remote(conf.api_keys):
         return  # a URL's keys are fetched and checked by the leader, live
     try:
