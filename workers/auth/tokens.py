@@ -9,7 +9,7 @@ randomized URLs), the user name of HTTP Basic auth. A JWT comes as
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 Query = Sequence[tuple[str, str]]
@@ -27,26 +27,20 @@ def extract(query: Query, headers: Mapping[str, str]) -> Credentials:
 
 
 def api_secret(query: Query, headers: Mapping[str, str]) -> str | None:
-    for candidate in (
-        _first(query, lambda name: name == "token"),
-        headers.get("x-auth-token"),
-        headers.get("api_key"),
-        _first(query, lambda name: name.startswith("p_")),
-        basic_user(headers.get("authorization")),
-    ):
-        if candidate and candidate.strip():
-            return candidate.strip()
-    return None
+    """The API secret Jitsu would use: the first place that carries one."""
+    places = secret_places(query, headers)
+    return places[0][1] if places else None
 
 
 def secret_places(query: Query, headers: Mapping[str, str]) -> list[tuple[str, str]]:
-    """Every (place, secret) a request carries an API secret in, in Jitsu's order."""
-    places = [(f"query {name}", value.strip()) for name, value in query
-              if (name == "token" or name.startswith("p_")) and value.strip()]
+    """Every (place, secret) a request carries an API secret in, in Jitsu's order: the
+    ingest refuses a request whose places disagree (workers/ingest/metadata.py)."""
+    places = [("query token", v.strip()) for n, v in query if n == "token" and v.strip()]
     for name, shown in (("x-auth-token", "X-Auth-Token"), ("api_key", "api_key")):
         value = (headers.get(name) or "").strip()
         if value:
             places.append((f"header {shown}", value))
+    places += [(f"query {n}", v.strip()) for n, v in query if n.startswith("p_") and v.strip()]
     user = basic_user(headers.get("authorization"))
     if user and user.strip():
         places.append(("Basic user", user.strip()))
@@ -69,13 +63,6 @@ def basic_user(authorization: str | None) -> str | None:
     except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8 inside
         return None
     return decoded.split(":", 1)[0] or None
-
-
-def _first(query: Query, wanted: Callable[[str], bool]) -> str | None:
-    for name, value in query:
-        if wanted(name) and value.strip():
-            return value
-    return None
 
 
 def without_secrets(query: Query) -> list[tuple[str, str]]:
