@@ -10,24 +10,13 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 Query = Sequence[tuple[str, str]]
 
 
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    token: str | None = None
-    jwt: str | None = None
-
-
-def extract(query: Query, headers: Mapping[str, str]) -> Credentials:
-    """`headers` must be keyed by lower-case names."""
-    return Credentials(token=api_secret(query, headers), jwt=bearer_jwt(headers))
-
-
 def api_secret(query: Query, headers: Mapping[str, str]) -> str | None:
-    """The API secret Jitsu would use: the first place that carries one."""
+    """The API secret Jitsu would use: the first place that carries one. `headers` are
+    keyed by lower-case names, here and below."""
     places = secret_places(query, headers)
     return places[0][1] if places else None
 

@@ -67,13 +67,13 @@ def build(
     """`headers` keyed by lower-case names (`headers_once`); `doc` is the body, already
     parsed. Raises Ambiguous when the API secret is sent twice with different values."""
     readable = _decodable(headers)
-    creds = tokens.extract(query, readable)
     body_secrets, stripped = _strip_body_secrets(doc)
+    # Jitsu's order, the body last: with one value in every place, the first is the token.
     places = tokens.secret_places(query, readable) + [("body api_key", s) for s in body_secrets]
     if len({secret for _, secret in places}) > 1:
         raise Ambiguous(f"the API secret is sent in {', '.join(p for p, _ in places)} with "
                         "different values; send it once")
-    token = creds.token or next(iter(body_secrets), None)
+    token = places[0][1] if places else None
     if stripped is not None:
         body = orjson.dumps(stripped)
     nonce = headers.get("x-nonce") or None
@@ -82,7 +82,7 @@ def build(
         ("eg-received-at", received_at),
         ("eg-endpoint", endpoint),
         ("eg-token", digest(token) if token else None),
-        ("eg-jwt", creds.jwt),
+        ("eg-jwt", tokens.bearer_jwt(readable)),
         ("eg-access-key", headers.get("x-access-key")),
         ("eg-timestamp", headers.get("x-timestamp")),
         ("eg-nonce", nonce),

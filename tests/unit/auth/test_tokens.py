@@ -8,11 +8,10 @@ def basic(user: str, password: str = "") -> str:
 
 
 def test_query_token_wins_over_everything() -> None:
-    creds = tokens.extract(
+    assert tokens.api_secret(
         [("p_x", "from-p"), ("token", "from-query")],
         {"x-auth-token": "from-header", "api_key": "from-api-key", "authorization": basic("u")},
-    )
-    assert creds.token == "from-query"
+    ) == "from-query"
 
 
 def test_order_after_query_token() -> None:
@@ -34,8 +33,8 @@ def test_secret_is_trimmed() -> None:
 
 
 def test_bearer_is_a_jwt_not_an_api_secret() -> None:
-    creds = tokens.extract([], {"authorization": "Bearer a.b.c"})
-    assert creds == tokens.Credentials(token=None, jwt="a.b.c")
+    headers = {"authorization": "Bearer a.b.c"}
+    assert (tokens.api_secret([], headers), tokens.bearer_jwt(headers)) == (None, "a.b.c")
 
 
 def test_bad_basic_auth_is_ignored() -> None:
