@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -171,6 +173,8 @@ def test_plain_faust_worker_command_works(env: Env, tmp_path: Path) -> None:
 @pytest.mark.parametrize(("doc", "line"), [
     ({"api-keys": [{"id": "a", "server_secret": "s"}]},
      "unknown section 'api-keys' (did you mean 'api_keys'?)"),
+    ({"sever": {"admin_token": "x"}, "api_keys": []},
+     "unknown section 'sever' (did you mean 'server'?)"),
     ({"server": {"admin_token": "admin"}}, "server.admin_token is too weak (5 characters, "),
     ({"kafka": {"topic_prefix": "x."}}, "has no api_keys: add the keys there, or write "
                                         "`api_keys: []`"),
@@ -249,3 +253,57 @@ def test_a_usage_mistake_is_one_line(env: Env, args: list[str], extra_env: dict[
     lines = [x for x in done.stderr.splitlines() if x.strip()]
     assert done.returncode == code and len(lines) == 1, done.stderr
     assert lines[0].startswith(line), lines
+
+
+
+@pytest.mark.parametrize("args", [["keys", "list"], ["keys", "add", "k", "--client"]])
+def test_keys_before_topics_apply_say_so_at_once(env: Env, args: list[str]) -> None:
+    prefix = env.prefix.rstrip(".") + "-notopics."
+    done = subprocess.run([sys.executable, "-m", "workers.cli", *args], capture_output=True,
+                          text=True, timeout=60, env=_env(env, EVENTGUARD_TOPIC_PREFIX=prefix))
+    assert done.returncode == 1 and done.stderr.splitlines() == [
+        f"eventguard: no topic {prefix}auth-config; `eventguard topics apply` creates it "
+        "(with the prefix of EVENTGUARD_TOPIC_PREFIX)"], done.stderr
+
+
+def test_a_bare_faust_worker_with_a_config_mistake_says_it_in_one_line(env: Env,
+                                                                     tmp_path: Path) -> None:
+    config = tmp_path / "mistake.yaml"
+    config.write_text(yaml.safe_dump({"sever": {}, "api_keys": []}))
+    faust = Path(sys.executable).with_name("faust")
+    done = subprocess.run([str(faust), "-A", "workers.app", "worker"], capture_output=True,
+                          text=True, timeout=120,
+                          env=_env(env, EVENTGUARD_CONFIG=str(config),
+                                   KAFKA_BOOTSTRAP_SERVERS=env.bootstrap))
+    lines = [x for x in done.stderr.splitlines() if x.strip()]
+    assert done.returncode == 2 and lines == [
+        "eventguard: unknown section 'sever' (did you mean 'server'?)"], done.stderr
+
+
+def test_a_worker_pointed_at_a_port_that_is_not_kafka_says_so(env: Env, tmp_path: Path) -> None:
+    with socket.socket() as not_kafka:  # accepts TCP, never answers a Kafka request
+        not_kafka.bind(("127.0.0.1", 0))
+        not_kafka.listen()
+        stack = Stack(tmp_path, f"127.0.0.1:{not_kafka.getsockname()[1]}", env.prefix)
+        try:
+            worker = stack.worker(env.config)
+            deadline = time.monotonic() + 60
+            reason = ""
+            while "is that Kafka's port?" not in reason:
+                assert time.monotonic() < deadline and worker.alive(), worker.tail()
+                time.sleep(0.5)
+                reason = _ready_reason(worker.url)
+                assert reason != "ready", "/ready said 200 with no Kafka"
+            assert worker.log.read_text().count("waiting: no answer from Kafka") == 1
+        finally:
+            stack.stop()
+
+
+def _ready_reason(url: str) -> str:
+    try:
+        urllib.request.urlopen(url + "/ready", timeout=2)
+    except urllib.error.HTTPError as answer:
+        return str(orjson.loads(answer.read())["reason"])
+    except OSError:
+        return ""
+    return "ready"
