@@ -15,9 +15,10 @@ Two logging filters, installed by the ingest and the worker (`install`):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
@@ -130,6 +131,20 @@ def limit_own_loggers(names: tuple[str, ...] = SKIPPED_RECORDS) -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RateLimit) for f in logger.filters):
             logger.addFilter(RateLimit(names))
+
+
+@contextlib.contextmanager
+def silenced(name: str = "aiokafka", quiet: bool = True) -> Iterator[None]:
+    """`name`'s lines below CRITICAL left out while inside (with `quiet`), for code that
+    says the problem itself in one line; the level is restored after."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    if quiet:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def uninstall(root: logging.Logger | None = None) -> None:

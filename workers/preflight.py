@@ -13,12 +13,11 @@ import asyncio
 import errno
 import logging
 import socket
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
-from workers import kafka_security, topic_access
+from workers import kafka_security, log_limits, topic_access
 
 # The topics a worker reads or writes besides its own (`<app id>-...`).
 WORKER_TOPICS = ("raw-events", "auth-config", "nonces", "accepted-events", "rejected-events",
@@ -53,19 +52,14 @@ def _port_free(host: str, port: int) -> None:
 
 
 async def _run(bootstrap: str, topics: list[str], web_port: int | None, web_bind: str) -> None:
-    client_logs = logging.getLogger("aiokafka")
-    level = client_logs.level
     # Not "Authenticated as ..." nor aiokafka's line per failed attempt: the problem is said
     # here, once.
-    client_logs.setLevel(logging.CRITICAL)
-    try:
+    with log_limits.silenced("aiokafka"):
         await _checked(bootstrap, topics, web_port, web_bind)
-    finally:
-        client_logs.setLevel(level)
 
 
-async def _checked(bootstrap: str, topics: list[str], web_port: int | None, web_bind: str,
-                   sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+async def _checked(bootstrap: str, topics: list[str], web_port: int | None, web_bind: str
+                   ) -> None:
     delay = FIRST_WAIT_S
     said: str | None = None
     page: _Waiting | None = None
@@ -80,7 +74,7 @@ async def _checked(bootstrap: str, topics: list[str], web_port: int | None, web_
                 page = _Waiting(problem)
                 runner = await page.serve(web_bind, web_port) if web_port is not None else None
             page.reason = problem
-            await sleep(delay)
+            await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_WAIT_S)
     finally:
         if runner is not None:

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from workers import kafka_address, log_format, preflight, settings
+from workers import kafka_address, log_format, log_limits, preflight, settings
 from workers.cli import bench, failures, kafka_cluster, keys, send
 from workers.devstack import broker
 from workers.devstack.cluster import Cluster
@@ -35,24 +35,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command not in OWN_BROKER:
         _name_the_embedded_broker()
-    client_logs = logging.getLogger("aiokafka")
-    level = client_logs.level
-    if args.command not in LONG_RUNNING and not args.debug:
-        # A short command says what went wrong in its own line (failures.py); aiokafka's
-        # per-attempt lines would only come before it.
-        client_logs.setLevel(logging.CRITICAL)
-    try:
-        return int(args.func(args, rest) or 0)
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:
-        known = None if args.debug else failures.one_line(exc)
-        if known is None:
-            raise
-        _fail(args, known[0])
-        return known[1]
-    finally:
-        client_logs.setLevel(level)
+    # A short command says what went wrong in its own line (failures.py); aiokafka's
+    # per-attempt lines would only come before it.
+    with log_limits.silenced("aiokafka", args.command not in LONG_RUNNING and not args.debug):
+        try:
+            return int(args.func(args, rest) or 0)
+        except KeyboardInterrupt:
+            return 130
+        except Exception as exc:
+            known = None if args.debug else failures.one_line(exc)
+            if known is None:
+                raise
+            _fail(args, known[0])
+            return known[1]
 
 
 def _fail(args: argparse.Namespace, problem: str) -> None:
