@@ -28,6 +28,8 @@ PREFIX_ENV = "EVENTGUARD_TOPIC_PREFIX"
 USAGE_URL_ENV = "EVENTGUARD_USAGE_URL"
 DEFAULT_WEB_PORT = 6066  # Faust's
 DEFAULT_USAGE_WEB_PORT = 6067  # the usage process's, beside a worker's on one host
+DEFAULT_ADMIN_BIND = "127.0.0.1:8002"  # the admin API and the console: loopback only
+DEFAULT_SESSION_IDLE_S = 1800.0  # a console session ends after 30 minutes without a request
 METRICS_ENV = "EVENTGUARD_METRICS"  # 0/false/off: no metrics (to measure what they cost)
 LOG_FORMAT_ENV = "EVENTGUARD_LOG_FORMAT"  # text | json (workers/log_format.py)
 # Every environment variable eventguard reads (docs/configuration.md). A deployment that
@@ -102,6 +104,11 @@ class Settings:
     # its own web server; `keys usage` and the ingest's admin API ask it at `usage_url`.
     usage_web_port: int = DEFAULT_USAGE_WEB_PORT
     usage_url: str = f"http://127.0.0.1:{DEFAULT_USAGE_WEB_PORT}"
+    # The admin API and the console listen here, never on the public port; None: off.
+    admin_bind: tuple[str, int] | None = ("127.0.0.1", 8002)
+    session_idle_s: float = DEFAULT_SESSION_IDLE_S
+    # Workers whose /ready and /metrics the console's overview reads.
+    worker_urls: tuple[str, ...] = (f"http://127.0.0.1:{DEFAULT_WEB_PORT}",)
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name
@@ -158,7 +165,7 @@ def load(path: str | Path | None = None) -> Settings:
 # Top-level sections eventguard reads; a Jitsu config's others (destinations, sources,
 # ...) are named once at WARNING and ignored. One close to a known name is a typo.
 SECTIONS = frozenset({"server", "kafka", "ingest", "metrics", "worker", "usage", "api_keys",
-                      "policies", "jwt_providers"})
+                      "policies", "jwt_providers", "console"})
 # Keys of the sections: a close miss is refused, others are named once and ignored (a
 # Jitsu `server:` has many keys of its own: those are ignored without a word).
 SECTION_KEYS = {
@@ -166,7 +173,9 @@ SECTION_KEYS = {
                         "min_insync_replicas", "security_protocol", "sasl_mechanism",
                         "sasl_username", "ssl_cafile",
                         "password", "sasl_password"}),  # refused by kafka_security, clearly
-    "ingest": frozenset({"max_body_bytes", "max_batch_events", "trusted_proxies"}),
+    "ingest": frozenset({"max_body_bytes", "max_batch_events", "trusted_proxies",
+                         "admin_bind"}),
+    "console": frozenset({"session_idle_s", "worker_urls"}),
     "metrics": frozenset({"enabled"}),
     "worker": frozenset({"web_port"}),
     "usage": frozenset({"web_port", "url"}),
@@ -208,6 +217,7 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
     metrics = _section(doc, "metrics")
     worker = _section(doc, "worker")
     usage = _section(doc, "usage")
+    console = _section(doc, "console")
     api_keys, api_keys_from = _api_key_source(doc, server)
     reload_sec = server.get("api_keys_reload_sec", server.get("auth_reload_sec"))
     admin = server.get("admin_token")
@@ -247,10 +257,39 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
         # usage: they are not read (docs/configuration.md).
         usage_url=str(os.environ.get(USAGE_URL_ENV) or usage.get("url")
                       or f"http://127.0.0.1:{usage_port}").rstrip("/"),
+        admin_bind=_bind(ingest.get("admin_bind", DEFAULT_ADMIN_BIND), "ingest.admin_bind"),
+        session_idle_s=_positive(console.get("session_idle_s"), "console.session_idle_s",
+                                 DEFAULT_SESSION_IDLE_S),
+        worker_urls=_urls(console.get("worker_urls"), "console.worker_urls",
+                          (f"http://127.0.0.1:{web_port}",)),
     )
 
 
 MIN_ADMIN_TOKEN = 32
+
+
+def _bind(value: Any, name: str) -> tuple[str, int] | None:
+    """`host:port` (`[::1]:8002` for IPv6), or off (false, `off`, empty)."""
+    if value in (None, False, "", "off"):
+        return None
+    host, _, port = str(value).strip().rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(f"{name} must be host:port, like 127.0.0.1:8002, or off; got "
+                          f"{value!r}")
+    return host, int(port)
+
+
+def _urls(value: Any, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    if value is None:
+        return default
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(
+            isinstance(v, str) and v.startswith(("http://", "https://")) for v in value):
+        raise ConfigError(f"{name} must be a list of http(s) URLs, like "
+                          "[http://worker-1:6066]")
+    return tuple(v.rstrip("/") for v in value)
 
 
 def _port(value: Any, name: str, default: int) -> int:

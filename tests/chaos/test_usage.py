@@ -210,7 +210,7 @@ def test_usage_counts_match_audit_log_across_join_and_sigterm(chaos_stack: Chaos
         "server": {"api_keys_reload_sec": 1, "admin_token": ADMIN_TOKEN},
         "usage": {"url": f"http://127.0.0.1:{port_b}"},  # the ingest asks usage-b
     }))
-    cs.ingest()
+    admin_url = cs.ingest().url
     w = cs.worker()
     a = cs.usage("usage-a", port_a)
 
@@ -251,7 +251,7 @@ def test_usage_counts_match_audit_log_across_join_and_sigterm(chaos_stack: Chaos
             assert got == want
             assert await per_key(b[0].url, sorted(want)) == want, "usage-b answers otherwise"
             assert await overview(a.url) == want
-            assert await via_admin(cs.url, sorted(want)) == want
+            assert await via_admin(admin_url, sorted(want)) == want
             held = {}
             for name, proc in (("usage-a", a), ("usage-b", b[0])):
                 held[name] = sorted(await local_keys(proc.url))
@@ -285,7 +285,7 @@ def test_usage_counts_match_audit_log_across_join_and_sigterm(chaos_stack: Chaos
             print(f"[usage] audit-log: {total} decisions, {dup} of them repeated decisions; "
                   f"usage counts every audit record, repeats included")
             assert got == want
-            assert await via_admin(cs.url, sorted(want)) == want
+            assert await via_admin(admin_url, sorted(want)) == want
             assert via_cli(cs, b[0].url) == want
             assert b[0].alive(), b[0].tail()
 

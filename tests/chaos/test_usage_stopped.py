@@ -66,7 +66,7 @@ def test_a_stopped_usage_process_stops_no_decision(chaos_stack: ChaosStack) -> N
         "server": {"api_keys_reload_sec": 1, "admin_token": ADMIN_TOKEN},
         "usage": {"url": f"http://127.0.0.1:{usage_port}"},
     }))
-    cs.ingest()
+    admin_url = cs.ingest().url
     w = cs.worker()
 
     # 0. No usage process yet: one line that says what to do, from the CLI and the admin API.
@@ -82,7 +82,7 @@ def test_a_stopped_usage_process_stops_no_decision(chaos_stack: ChaosStack) -> N
 
     async def go() -> None:
         async with aiohttp.ClientSession() as s, s.get(
-                f"{cs.url}/api/v1/admin/usage", headers={"X-Admin-Token": ADMIN_TOKEN}) as r:
+                f"{admin_url}/api/v1/admin/usage", headers={"X-Admin-Token": ADMIN_TOKEN}) as r:
             body = await r.json()
             print(f"[usage-stopped] admin API with no usage process: {r.status} {body}")
             assert r.status == 503 and r.headers.get("Retry-After")

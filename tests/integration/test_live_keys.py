@@ -40,6 +40,7 @@ class Live:
     tokens: Path
     workers: list[str] = field(default_factory=list)  # the two workers' log names
     used: set[str] = field(default_factory=set)  # every plaintext secret used, for the scan
+    admin_url: str = ""  # the ingest's admin listener
 
     def keys_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
@@ -110,7 +111,7 @@ def live(env: Env, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     try:
         for name in lv.workers:
             stack.worker(sub.config, name=name)
-        stack.ingest(sub.config, port)
+        lv.admin_url = stack.ingest(sub.config, port).url
         until_both(lv, FILE_SECRET, "ok", timeout_s=120)
         yield lv
     finally:
@@ -146,7 +147,7 @@ def test_admin_api_add_and_revoke(live: Live) -> None:
     async def call(method: str, path: str, body: Any = None, token: str = ADMIN
                    ) -> tuple[int, Any]:
         async with aiohttp.ClientSession() as s, s.request(
-                method, f"{live.env.url}/api/v1/admin{path}", json=body,
+                method, f"{live.admin_url}/api/v1/admin{path}", json=body,
                 headers={"X-Admin-Token": token}) as r:
             return r.status, await r.json()
 

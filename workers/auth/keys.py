@@ -42,6 +42,7 @@ class KeyRecord:
     expires_at: float | None = None
     source: str = "config"
     created_at: float | None = None
+    rotated_at: float | None = None  # the last rotation (the console shows it)
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and now >= self.expires_at

@@ -7,7 +7,7 @@ asked; then `modify_with_jwt` over `modify_without_jwt` over `anonymous_events`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from workers.auth.decision import Identity
 from workers.auth.reasons import Reason
@@ -18,6 +18,8 @@ class EventPolicy:
     anonymous_events: tuple[str, ...] = ()  # empty: every event
     modify_without_jwt: tuple[str, ...] = ("form.submit", "client.login")
     modify_with_jwt: tuple[str, ...] = ("form.submit",)  # empty: no event needs a JWT
+    # Who owns it: the config (None) or an operator (admin, cli). Not part of what it decides.
+    source: str | None = field(default=None, compare=False)
 
     def decide(self, event_type: str | None, jwt_valid: bool) -> tuple[Reason, Identity | None]:
         if jwt_valid:

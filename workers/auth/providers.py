@@ -54,6 +54,7 @@ class Provider:
     algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
     leeway_s: float = DEFAULT_LEEWAY_S
     record: bytes = b""  # the canonical auth-config value, to tell a change from none
+    source: str | None = None  # who owns it: the config (None) or an operator (admin, cli)
 
 
 def parse_pem(text: str, kid: str | None = None) -> ProviderKey:
@@ -119,13 +120,13 @@ def provider_from_record(where: str, value: Mapping[str, Any]) -> Provider:
             keys.append(parse_pem(pem))
         except ProviderError as exc:
             raise ProviderError(f"{where}: public_keys[{n}]: {exc}") from None
-    issuer, key = value.get("issuer"), value.get("key")
-    for name, item in (("issuer", issuer), ("key", key)):
+    issuer, key, source = value.get("issuer"), value.get("key"), value.get("source")
+    for name, item in (("issuer", issuer), ("key", key), ("source", source)):
         if item is not None and not isinstance(item, str):
             raise ProviderError(f"{where}: {name} must be a string")
     return Provider(pid, tuple(keys), jwks_url, _strings(where, value, "audience"),
                     issuer or None, key or None, algorithms, float(leeway),
-                    canonical_record(value))
+                    canonical_record(value), source or None)
 
 
 def canonical_record(value: Mapping[str, Any]) -> bytes:

@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--config")
     i.add_argument("--host", default="127.0.0.1")
     i.add_argument("--port", type=int, default=8001)
+    i.add_argument("--admin-port", type=int, default=None,
+                   help="the admin API and console's port (default from ingest.admin_bind, "
+                        "127.0.0.1:8002); they start only with server.admin_token set")
     i.add_argument("--processes", type=int, default=1,
                    help="ingest processes sharing the port (SO_REUSEPORT), each with its own "
                         "Kafka producer; about one per spare CPU core")
@@ -215,7 +218,8 @@ def _ingest(args: argparse.Namespace, _: list[str]) -> int:
 
     log_format.configure(log_format.chosen())
     conf = settings.load()
-    return serve(conf, kafka_address.bootstrap(conf), args.host, args.port, args.processes)
+    return serve(conf, kafka_address.bootstrap(conf), args.host, args.port, args.processes,
+                 args.admin_port)
 
 
 def _worker(args: argparse.Namespace, rest: list[str]) -> int:

@@ -95,8 +95,13 @@ class Stack:
         return proc
 
     def ingest(self, config: Path, port: int, name: str = "ingest",
-               env: dict[str, str] | None = None) -> Proc:
-        proc = self._spawn(name, ["ingest", "--config", str(config), "--port", str(port)], env)
+               env: dict[str, str] | None = None, admin_port: int | None = None) -> Proc:
+        """The ingest on `port`; its admin listener (when server.admin_token is set) on
+        `admin_port`, a free one by default, at `Proc.url`."""
+        admin_port = admin_port or free_port()
+        proc = self._spawn(name, ["ingest", "--config", str(config), "--port", str(port),
+                                  "--admin-port", str(admin_port)], env)
+        proc.url = f"http://127.0.0.1:{admin_port}"
         wait_http(f"http://127.0.0.1:{port}/health", proc)
         return proc
 

@@ -1,7 +1,8 @@
 """The admin HTTP API (`/api/v1/admin/...`): the `eventguard keys` operations over HTTP.
 
-Every call needs `server.admin_token`, from query `token` or header
-`X-Admin-Token`; with no admin token configured every call is refused.
+It listens on the admin listener (`ingest.admin_bind`), never on the public port. Every
+call needs `server.admin_token` in the header `X-Admin-Token`; never in the URL, which
+ends up in logs and browser history (a `token` query parameter is refused, 400).
 """
 
 from __future__ import annotations
@@ -79,7 +80,10 @@ class AdminAPI:
             if wait is not None:
                 return error(429, "too many wrong admin tokens from this address; retry later",
                              {"Retry-After": str(max(1, math.ceil(wait)))})
-            given = request.query.get("token") or request.headers.get("X-Admin-Token") or ""
+            if "token" in request.query:
+                return error(400, "send the admin token in the X-Admin-Token header, never "
+                                  "in the URL (URLs end up in logs)")
+            given = request.headers.get("X-Admin-Token") or ""
             if not given or not secrets.same(secrets.digest(given), self.token_digest):
                 count = self.failures.failed(address)
                 if count in (1, self.failures.limit):  # bounded: never the token itself
@@ -87,7 +91,7 @@ class AdminAPI:
                                 count, address, self.failures.window_s,
                                 "; refusing it with 429 for a while"
                                 if count == self.failures.limit else "")
-                return error(401, "admin token missing or wrong (query token or X-Admin-Token)")
+                return error(401, "admin token missing or wrong (header X-Admin-Token)")
             try:
                 return await handler(self, request)
             except admin.KeyOpError as exc:
@@ -97,7 +101,8 @@ class AdminAPI:
                               {"Retry-After": "5"})
         return run
 
-    async def _keys(self) -> Any:
+    async def keys(self) -> Any:
+        """The keys as auth-config holds them now (followed in the background)."""
         if self._following is None or (self._following.done()
                                        and self._following.exception() is not None):
             self._following = asyncio.ensure_future(self.store.follow())
@@ -115,12 +120,12 @@ class AdminAPI:
         return json(body, status)
 
     async def list_keys(self, request: web.Request) -> web.Response:
-        keys = await self._keys()
+        keys = await self.keys()
         return json({"keys": [admin.describe(r) for r in sorted(keys.records(),
                                                                    key=lambda r: r.id)]})
 
     async def show(self, request: web.Request) -> web.Response:
-        record = (await self._keys()).get(request.match_info["id"])
+        record = (await self.keys()).get(request.match_info["id"])
         if record is None:
             raise admin.NoSuchKey(f"no key {request.match_info['id']}")
         return json(admin.describe(record))
@@ -128,7 +133,7 @@ class AdminAPI:
     async def add(self, request: web.Request) -> web.Response:
         body = await _body(request, ADD_FIELDS)
         change = admin.add(
-            await self._keys(), _str(body, "id"), now=time.time(), seal=self.seal,
+            await self.keys(), _str(body, "id"), now=time.time(), seal=self.seal,
             source="admin", client=body.get("client") is True, server=body.get("server") is True,
             access=body.get("access") is True, origins=_strs(body, "origins"),
             allowed_events=_strs(body, "allowed_events"),
@@ -140,25 +145,25 @@ class AdminAPI:
         overlap = body.get("overlap_s", admin.DEFAULT_OVERLAP_S)
         if not isinstance(overlap, int | float) or isinstance(overlap, bool):
             raise admin.KeyOpError("overlap_s must be a number of seconds")
-        change = admin.rotate(await self._keys(), request.match_info["id"],
+        change = admin.rotate(await self.keys(), request.match_info["id"],
                               str(body.get("kind") or "client"), now=time.time(),
                               seal=self.seal, overlap_s=float(overlap))
         return await self._publish(change)
 
     async def revoke(self, request: web.Request) -> web.Response:
-        return await self._publish(admin.revoke(await self._keys(), request.match_info["id"]))
+        return await self._publish(admin.revoke(await self.keys(), request.match_info["id"]))
 
     async def disable(self, request: web.Request) -> web.Response:
         return await self._publish(
-            admin.set_disabled(await self._keys(), request.match_info["id"], True))
+            admin.set_disabled(await self.keys(), request.match_info["id"], True))
 
     async def enable(self, request: web.Request) -> web.Response:
         return await self._publish(
-            admin.set_disabled(await self._keys(), request.match_info["id"], False))
+            admin.set_disabled(await self.keys(), request.match_info["id"], False))
 
     async def check(self, request: web.Request) -> web.Response:
         body = await _body(request, frozenset({"secret"}))
-        reason, detail = admin.check(await self._keys(), request.match_info["id"],
+        reason, detail = admin.check(await self.keys(), request.match_info["id"],
                                      _str(body, "secret"), time.time())
         return json({"valid": reason.accepted, "reason": reason.value, "detail": detail})
 

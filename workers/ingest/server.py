@@ -22,8 +22,6 @@ import orjson
 from aiohttp import web
 
 from workers.ingest import client_ip, metadata
-from workers.ingest.admin import PREFIX as ADMIN_PREFIX
-from workers.ingest.admin import AdminAPI
 from workers.ingest.metrics_page import (
     CATCH_ALL,
     Handler,
@@ -56,10 +54,11 @@ TRUSTED = web.AppKey("trusted_proxies", tuple)
 METRICS = web.AppKey("metrics", IngestMetrics)  # absent when metrics are off
 
 
-def create_app(sink: Sink, settings: Settings | None = None, admin: AdminAPI | None = None,
+def create_app(sink: Sink, settings: Settings | None = None,
                metrics_dir: Path | None = None) -> web.Application:
-    """The ingest's routes. `metrics_dir`: a folder shared by the processes of
-    `--processes N`, so that /metrics in any of them counts all of them."""
+    """The ingest's public routes. `metrics_dir`: a folder shared by the processes of
+    `--processes N`, so that /metrics in any of them counts all of them. The admin API
+    and the console are not here: they have a listener of their own (workers/console)."""
     conf = settings or Settings()
     app = web.Application(client_max_size=conf.max_body_bytes)
     app[SINK] = sink
@@ -74,8 +73,8 @@ def create_app(sink: Sink, settings: Settings | None = None, admin: AdminAPI | N
     app.router.add_get("/health", counted("/health", _health))
     app.router.add_get("/ready", counted("/ready", _ready))
     app.router.add_get("/metrics", counted("/metrics", page))
-    if admin is not None:
-        admin.add_routes(app, counted)  # before the catch-all POST route
+    for prefix in ("/api/v1/admin", "/console"):  # before the catch-all POST route
+        app.router.add_route("*", prefix + "{tail:(/.*)?}", counted(prefix, _not_here))
     for path in (*S2S_PATHS, *CLIENT_PATHS):
         app.router.add_post(path, _event)  # plain routes: found without the regex
     app.router.add_route("OPTIONS", "/{tail:.*}", counted("OPTIONS", _preflight))
@@ -226,6 +225,11 @@ async def _ready(request: web.Request) -> web.Response:
     return _cors(request, _checked(check.ready, check))
 
 
+async def _not_here(request: web.Request) -> web.Response:
+    return error(404, "the admin API and the console are not on this port: they listen on "
+                      "ingest.admin_bind (127.0.0.1:8002 by default)")
+
+
 def _checked(ok: bool, check: Check) -> web.Response:
     if ok:
         return json({"status": "ok"})
@@ -233,8 +237,6 @@ def _checked(ok: bool, check: Check) -> web.Response:
 
 
 async def _preflight(request: web.Request) -> web.Response:
-    if _is_admin(request.path):
-        return web.Response(status=204)  # no CORS: browsers may not call the admin API
     return _cors(request, web.Response(status=200, headers={
         "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
         "Access-Control-Allow-Headers": ALLOW_HEADERS,
@@ -243,10 +245,9 @@ async def _preflight(request: web.Request) -> web.Response:
 
 
 def _cors(request: web.Request, response: web.Response) -> web.Response:
-    """Echo the request's Origin, except under the admin API (no browser may call it).
-    Only the non-admin routes' handlers call this; the admin API's never do."""
+    """Echo the request's Origin (two: answered 400, and not echoed)."""
     sent = request.headers.getall("Origin", ())
-    if len(sent) == 1 and sent[0] and not _is_admin(request.path):  # two: answered 400
+    if len(sent) == 1 and sent[0]:
         _allow(response, sent[0])
     return response
 
@@ -256,6 +257,3 @@ def _allow(response: web.Response, origin: str) -> None:
     response.headers["Access-Control-Allow-Credentials"] = "true"
     response.headers["Vary"] = "Origin"
 
-
-def _is_admin(path: str) -> bool:
-    return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")

@@ -9,18 +9,19 @@ that source, never here, or the next sync would undo the change.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from workers.auth import secrets
 from workers.auth.keys import KeyIndex, KeyRecord, SecretKind, SecretRef
+from workers.auth.policy import EventPolicy
 from workers.auth.reasons import Reason
+from workers.keys import records
 from workers.keys.records import InvalidRecord, origin_patterns, to_rfc3339
 from workers.keys.sources import CONFIG_SOURCE
 
 DEFAULT_OVERLAP_S = 24 * 3600.0
-OPERATOR_SOURCES = frozenset({"cli", "admin"})
 
 
 class KeyOpError(ValueError):
@@ -43,6 +44,12 @@ class Change:
     removals: tuple[str, ...] = ()
     shown: dict[str, str] = field(default_factory=dict)  # label -> new plaintext secret
     message: str = ""
+    # Provider and policy records: (record key, value or None for a tombstone)
+    others: tuple[tuple[bytes, bytes | None], ...] = ()
+
+    def records(self) -> list[tuple[bytes, bytes | None]]:
+        """What to write to auth-config, in order."""
+        return [*records.key_changes(self.upserts, self.removals), *self.others]
 
 
 def add(
@@ -84,6 +91,7 @@ def rotate(
     record = _owned(keys, key_id)
     shown: dict[str, str] = {}
     if kind == "access":
+        record = replace(record, rotated_at=round(now, 3))
         return Change((_with_access(record, seal, shown),), shown=shown,
                       message=f"key {key_id}: new access key and secret; the old ones stop now")
     try:
@@ -99,7 +107,8 @@ def rotate(
         # Rotating adds a secret: on a key without one it would widen what the key does.
         raise KeyOpError(f"key {key_id} has no {kind} secret to rotate; to give it one, "
                          f"revoke it and add it again with --{kind}")
-    updated = _with_secret(record, skind, _new_secret(skind, shown), kept)
+    updated = _with_secret(replace(record, rotated_at=round(now, 3)), skind,
+                           _new_secret(skind, shown), kept)
     return Change((updated,), shown=shown,
                   message=f"key {key_id}: new {kind} secret; "
                           f"the previous ones stop at {to_rfc3339(until)}")
@@ -114,6 +123,39 @@ def set_disabled(keys: KeyIndex, key_id: str, disabled: bool) -> Change:
     record = _owned(keys, key_id)
     verb = "disabled" if disabled else "enabled"
     return Change((replace(record, disabled=disabled),), message=f"{verb} key {key_id}")
+
+
+def edit(keys: KeyIndex, key_id: str, *, origins: Iterable[str],
+         allowed_events: Iterable[str]) -> Change:
+    """New origins and allowed events for an operator's key (empty: any)."""
+    record = _owned(keys, key_id)
+    try:
+        patterns = origin_patterns(f"key {key_id}", [o.strip() for o in origins if o.strip()])
+    except InvalidRecord as exc:
+        raise KeyOpError(str(exc)) from None
+    events = tuple(e.strip() for e in allowed_events if e.strip())
+    return Change((replace(record, origins=patterns, allowed_events=events),),
+                  message=f"key {key_id}: origins and allowed events saved")
+
+
+def set_policy(policies: Mapping[str, EventPolicy], name: str, *, anonymous_events: Iterable[str],
+               modify_without_jwt: Iterable[str], modify_with_jwt: Iterable[str],
+               source: str) -> Change:
+    """Save the three event lists of policy `name`; one from the config is changed there."""
+    name = name.strip()
+    if not name or "/" in name:
+        raise KeyOpError("a policy name must be non-empty and without '/'")
+    current = policies.get(name)
+    if current is not None and current.source not in records.OPERATOR_SOURCES:
+        raise Conflict(f"policy {name} comes from the config file; change it there")
+
+    def clean(items: Iterable[str]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(i.strip() for i in items if i.strip()))
+
+    policy = EventPolicy(clean(anonymous_events), clean(modify_without_jwt),
+                         clean(modify_with_jwt), source=source)
+    return Change(others=(records.encode_policy(name, policy),),
+                  message=f"policy {name} saved")
 
 
 def check(keys: KeyIndex, key_id: str, secret: str, now: float) -> tuple[Reason, str]:
@@ -151,6 +193,7 @@ def describe(record: KeyRecord) -> dict[str, Any]:
         "jwt_providers": list(record.jwt_providers), "policy": record.policy,
         "disabled": record.disabled, "expires_at": to_rfc3339(record.expires_at),
         "created_at": to_rfc3339(record.created_at), "source": record.source,
+        "rotated_at": to_rfc3339(record.rotated_at),
     }
 
 

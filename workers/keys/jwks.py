@@ -71,7 +71,7 @@ class JwksCache:
             self._url[provider.id] = provider.jwks_url
             where = f"provider {provider.id}: JWKS {display_url(provider.jwks_url)}"
             try:
-                doc = await _get(provider.jwks_url)
+                doc = await get_document(provider.jwks_url)
                 if doc == self._doc.get(provider.id) and provider.id in self.state.jwks:
                     self.fetches["unchanged"] += 1
                     return  # unchanged: keep the keys and the verified-token cache
@@ -96,7 +96,8 @@ class JwksCache:
                          ", ".join(k.kid or "no kid" for k in keys))
 
 
-async def _get(url: str) -> bytes:
+async def get_document(url: str) -> bytes:
+    """A JWKS document: no redirect, 1 MiB at most, HTTP 200 only."""
     timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
     async with aiohttp.ClientSession(timeout=timeout) as session, session.get(
             url, allow_redirects=False) as resp:

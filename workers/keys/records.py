@@ -47,7 +47,7 @@ def key_changes(upserts: Iterable[KeyRecord], removals: Iterable[str]) -> list[P
 
 
 def encode_key(record: KeyRecord) -> tuple[bytes, bytes]:
-    value = {
+    value: dict[str, Any] = {
         "id": record.id,
         "client_secrets": [_secret_json(s) for s in record.client_secrets],
         "server_secrets": [_secret_json(s) for s in record.server_secrets],
@@ -62,15 +62,20 @@ def encode_key(record: KeyRecord) -> tuple[bytes, bytes]:
         "source": record.source,
         "created_at": to_rfc3339(record.created_at),
     }
+    if record.rotated_at is not None:
+        value["rotated_at"] = to_rfc3339(record.rotated_at)
     return key_record_key(record.id).encode(), orjson.dumps(value)
 
 
+# Records made by an operator (`eventguard keys`, the admin API, the console): a config
+# reload never changes or removes them.
+OPERATOR_SOURCES = frozenset({"cli", "admin"})
 # Every field of a key record on auth-config (encode_key writes all but the singular
 # secrets, which other publishers may use).
 RECORD_FIELDS = frozenset({
     "id", "client_secret", "client_secrets", "server_secret", "server_secrets", "origins",
     "access_key", "access_secret", "allowed_events", "jwt_providers", "policy", "disabled",
-    "expires_at", "source", "created_at"})
+    "expires_at", "source", "created_at", "rotated_at"})
 DIGEST_FIELDS = frozenset({"digest", "not_after"})
 
 
@@ -100,6 +105,7 @@ def decode_key(record_key: str, value: Mapping[str, Any]) -> KeyRecord:
         expires_at=from_time(record_key, value.get("expires_at")),
         source=str(value.get("source") or "unknown"),
         created_at=from_time(record_key, value.get("created_at")),
+        rotated_at=from_time(record_key, value.get("rotated_at")),
     )
 
 
@@ -118,11 +124,13 @@ def encode_provider(provider: Provider) -> tuple[bytes, bytes]:
 
 
 def encode_policy(name: str, policy: EventPolicy) -> tuple[bytes, bytes]:
-    value = {
+    value: dict[str, Any] = {
         "anonymous_events": list(policy.anonymous_events),
         "modify_without_jwt": list(policy.modify_without_jwt),
         "modify_with_jwt": list(policy.modify_with_jwt),
     }
+    if policy.source:
+        value["source"] = policy.source
     return (POLICY_PREFIX + name).encode(), orjson.dumps(value)
 
 
@@ -133,6 +141,7 @@ def decode_policy(record_key: str, value: Mapping[str, Any]) -> EventPolicy:
         modify_without_jwt=_strings(record_key, value, "modify_without_jwt",
                                     defaults.modify_without_jwt),
         modify_with_jwt=_strings(record_key, value, "modify_with_jwt", defaults.modify_with_jwt),
+        source=_opt_str(record_key, value, "source"),
     )
 
 

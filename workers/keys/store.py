@@ -138,7 +138,7 @@ class KeyStore:
                                               bootstrap_servers=self.bootstrap,
                                               enable_idempotence=True)
             await self._producer.start()
-        for key, value in records.key_changes(change.upserts, change.removals):
+        for key, value in change.records():
             await self._producer.send_and_wait(self.topic, value, key=key)
             apply(self.view.state, key.decode(), value)
 

@@ -72,13 +72,22 @@ def plan(
         if record != old:
             upserts.append(record)
     removals = [k for k, r in existing.items() if r.source == source and k not in wanted]
-    pol_up = [(n, p) for n, p in desired_policies.items() if current_policies.get(n) != p]
-    pol_rm = [n for n in current_policies if n not in desired_policies]
+    # Policies and providers an operator made (the console, the admin API) are theirs: the
+    # config neither changes nor removes them, as for keys.
+    pol_up = [(n, p) for n, p in desired_policies.items()
+              if not _operators(current_policies.get(n)) and current_policies.get(n) != p]
+    pol_rm = [n for n, p in current_policies.items()
+              if n not in desired_policies and not _operators(p)]
     want_p, have_p = desired_providers or {}, current_providers or {}
-    prov_up = [p for i, p in want_p.items() if i not in have_p or have_p[i].record != p.record]
-    prov_rm = [i for i in have_p if i not in want_p]
+    prov_up = [p for i, p in want_p.items() if i not in have_p or (
+        not _operators(have_p[i]) and have_p[i].record != p.record)]
+    prov_rm = [i for i, p in have_p.items() if i not in want_p and not _operators(p)]
     return Plan(tuple(upserts), tuple(sorted(removals)), tuple(pol_up), tuple(sorted(pol_rm)),
                 tuple(prov_up), tuple(sorted(prov_rm)))
+
+
+def _operators(item: EventPolicy | Provider | None) -> bool:
+    return item is not None and item.source in records.OPERATOR_SOURCES
 
 
 def mass_removal(todo: Plan, source: str, current: Iterable[KeyRecord]) -> str | None:

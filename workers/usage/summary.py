@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from workers.auth.reasons import Reason
+
 WINDOW_S = 60  # the usage table's tumbling windows
 SPAN_S = 3600  # how far back usage is kept and shown
 
@@ -33,14 +35,18 @@ def summary(key_id: str, last: Mapping[str, Any] | None,
     `window(start)` returns the counts of the window that starts at `start`, or None."""
     minutes = []
     totals: dict[str, int] = {}
+    series = []
     for start in minute_starts(now):
         counts = window(start)
+        series.append(split(counts or {}))
         if not counts:
             continue
         minutes.append({"minute": iso(start), "counts": dict(sorted(counts.items()))})
         for reason, n in counts.items():
             totals[reason] = totals.get(reason, 0) + n
     starts = minute_starts(now)
+    seen = last or {}
+    rejections = seen.get("rejections")
     return {
         "key_id": key_id,
         "last_accepted": (last or {}).get("last_accepted"),
@@ -50,12 +56,29 @@ def summary(key_id: str, last: Mapping[str, Any] | None,
         "total": sum(totals.values()),
         "totals": dict(sorted(totals.items())),
         "minutes": minutes,
+        # [accepted, rejected] per minute, oldest first, every minute of the hour: the
+        # console's sparklines
+        "series": series,
+        "rejections": rejections if isinstance(rejections, list) else [],
     }
+
+
+def split(counts: Mapping[str, int]) -> list[int]:
+    """[accepted, rejected] of one minute's counts per reason."""
+    accepted = sum(n for reason, n in counts.items() if _accepted(reason))
+    return [accepted, sum(counts.values()) - accepted]
+
+
+def _accepted(reason: str) -> bool:
+    return reason in _ACCEPTED
+
+
+_ACCEPTED = frozenset(r.value for r in Reason if r.accepted)
 
 
 def overview(summaries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One line per key for `keys usage` without an id: the per-minute counts left out."""
-    return [{k: v for k, v in s.items() if k != "minutes"}
+    return [{k: v for k, v in s.items() if k not in ("minutes", "rejections")}
             for s in sorted(summaries, key=lambda s: str(s.get("key_id")))]
 
 

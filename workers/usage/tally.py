@@ -26,6 +26,11 @@ MAX_REASON = 64  # reason codes are short; a longer string is not one of ours
 MAX_DELTA = 10**9
 MAX_TOTAL = 2**53
 MAX_REASONS = 64  # reasons in one delta; we have about 30
+# The last rejections kept per key id, for the console's key page. Only fields that never
+# hold a secret (the worker's details never do); each string is cut, as any client wrote it.
+REJECTIONS = 20
+REJECTION_FIELDS = ("ts", "reason", "detail", "origin", "event_type", "request_id")
+MAX_FIELD = 200
 
 
 def bucket(key_id: object, known: Callable[[str], bool]) -> str:
@@ -53,12 +58,13 @@ class Tally:
     """Counts per (bucket, minute, reason), and the latest accepted and rejected `ts`
     per bucket, over one batch of audit records."""
 
-    __slots__ = ("counts", "known", "last")
+    __slots__ = ("counts", "known", "last", "rejections")
 
     def __init__(self, known: Callable[[str], bool]) -> None:
         self.known = known
         self.counts: dict[tuple[str, str], dict[str, int]] = {}
         self.last: dict[str, list[str | None]] = {}  # bucket -> [accepted, rejected]
+        self.rejections: dict[str, list[dict[str, str | None]]] = {}  # bucket -> latest
 
     def add(self, value: bytes | None, timestamp_ms: int) -> None:
         try:
@@ -80,6 +86,11 @@ class Tally:
         slot = 0 if record.get("decision") == "accepted" else 1
         if last[slot] is None or stamp > str(last[slot]):
             last[slot] = stamp
+        if slot == 1:
+            kept = self.rejections.setdefault(key, [])
+            kept.append(rejection(record, stamp))
+            if len(kept) > 2 * REJECTIONS:  # a batch can hold thousands: trim as it goes
+                kept[:] = latest_rejections(kept)
 
     def deltas(self) -> list[tuple[bytes, bytes]]:
         """(key, value) records for the usage deltas topic, keyed by the JSON of the bucket
@@ -94,6 +105,8 @@ class Tally:
             delta: dict[str, Any] = {"minute": minute, "counts": counts}
             if latest[key] == minute:
                 delta["last_accepted"], delta["last_rejected"] = self.last[key]
+                if key in self.rejections:
+                    delta["rejections"] = latest_rejections(self.rejections[key])
             out.append((orjson.dumps(key), orjson.dumps(delta)))
         return out
 
@@ -132,7 +145,8 @@ def add_counts(old: dict[str, int] | None, more: dict[str, int]) -> dict[str, in
 
 
 def later_times(old: dict[str, Any] | None, delta: dict[str, Any]) -> dict[str, Any] | None:
-    """The last-seen record updated with a delta's times; None when nothing changed."""
+    """The last-seen record updated with a delta's times and rejections; None when nothing
+    changed."""
     merged = dict(old or {"last_accepted": None, "last_rejected": None})
     changed = False
     for field in ("last_accepted", "last_rejected"):
@@ -140,4 +154,30 @@ def later_times(old: dict[str, Any] | None, delta: dict[str, Any]) -> dict[str, 
         if isinstance(new, str) and (merged.get(field) is None or new > merged[field]):
             merged[field] = new
             changed = True
+    more = delta.get("rejections")
+    if isinstance(more, list) and more:
+        before = merged.get("rejections")
+        kept = latest_rejections([*(before if isinstance(before, list) else []), *more])
+        if kept != before:
+            merged["rejections"] = kept
+            changed = True
     return merged if changed else None
+
+
+def rejection(record: dict[str, Any], stamp: str) -> dict[str, str | None]:
+    """What the console shows of one rejected decision: short strings, nothing else."""
+    out: dict[str, str | None] = {}
+    for name in REJECTION_FIELDS:
+        value = stamp if name == "ts" else record.get(name)
+        out[name] = value[:MAX_FIELD] if isinstance(value, str) else None
+    return out
+
+
+def latest_rejections(items: list[Any]) -> list[dict[str, str | None]]:
+    """The REJECTIONS latest of `items`, newest first; anything not shaped as `rejection`
+    writes it (the deltas topic is writable by others) is dropped."""
+    good = [{n: (v[:MAX_FIELD] if isinstance(v := item.get(n), str) else None)
+             for n in REJECTION_FIELDS}
+            for item in items if isinstance(item, dict) and isinstance(item.get("ts"), str)]
+    unique = {(r["ts"], r["request_id"], r["reason"], r["event_type"]): r for r in good}
+    return sorted(unique.values(), key=lambda r: str(r["ts"]), reverse=True)[:REJECTIONS]

@@ -5,7 +5,6 @@ import asyncio
 import gzip
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, cast
 
 import orjson
 import pytest
@@ -14,7 +13,6 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from workers import log_limits
 from workers.ingest import metadata
-from workers.ingest.admin import AdminAPI
 from workers.ingest.main import check_body_limit
 from workers.ingest.server import Check, RecordTooLarge, SinkUnavailable, create_app, endpoint_for
 from workers.settings import ConfigError, Settings
@@ -245,18 +243,21 @@ def test_forwarded_address_only_from_a_trusted_proxy() -> None:
     assert dict(trusted.records[0].headers)["eg-ip"] == b"198.51.100.7"
 
 
-def test_admin_api_has_no_cors() -> None:
+def test_the_public_port_has_no_admin_api_or_console() -> None:
+    """Issue 20: the admin API and the console have a listener of their own."""
     async def go() -> None:
-        app = create_app(MemorySink(), Settings(), AdminAPI(cast(Any, None), None, str))
+        sink = MemorySink()
+        app = create_app(sink, Settings())
         async with TestClient(TestServer(app)) as c:
             origin = {"Origin": "https://evil.example"}
-            for r in (await c.get("/api/v1/admin/keys", headers=origin),
-                      await c.post("/api/v1/admin/keys", headers=origin, data=b"{}"),
-                      await c.options("/api/v1/admin/keys", headers={
-                          **origin, "Access-Control-Request-Method": "POST"})):
-                assert not [h for h in r.headers if h.lower().startswith("access-control")]
-            r = await c.get("/api/v1/admin/keys", headers=origin)
-            assert r.status == 403
+            for method, path in (("GET", "/api/v1/admin/keys"), ("POST", "/api/v1/admin/keys"),
+                                 ("DELETE", "/api/v1/admin/keys/shop"),
+                                 ("GET", "/console/"), ("POST", "/console/sign-in")):
+                r = await c.request(method, path, headers=origin, data=b"{}")
+                assert r.status == 404, (method, path, r.status)
+                assert "ingest.admin_bind" in (await r.json())["error"]
+                assert "Access-Control-Allow-Origin" not in r.headers
+            assert sink.records == []
             r = await c.options("/api/v1/event", headers=origin)
             assert r.headers["Access-Control-Allow-Origin"] == "https://evil.example"
     asyncio.run(go())
