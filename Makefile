@@ -5,7 +5,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test unit integration chaos soak cluster-test lint bench kafka-start kafka-stop clean
+.PHONY: run test unit integration browser browser-deps chaos soak cluster-test lint bench \
+        kafka-start kafka-stop clean
+
+# The console's browser tests drive Debian's chromium (never a downloaded browser) and
+# check accessibility with axe-core from npm; both are installed here when missing.
+AXE_VERSION := 4.14.1
+AXE         := .cache/npm/node_modules/axe-core/axe.min.js
+SUDO        := $(shell test "$$(id -u)" = 0 || echo sudo)
 
 $(STAMP): pyproject.toml
 	@echo "eventguard: installing into $(VENV) (log: $(VENV)/install.log)..."
@@ -19,8 +26,16 @@ run: $(STAMP)
 	@$(BIN)/eventguard kafka provision
 	@$(BIN)/eventguard run --config configs/eventguard.yaml
 
-# Unit, integration and chaos tests; -s shows the chaos suite's figures.
-test: $(STAMP)
+browser-deps:
+	@mkdir -p .cache
+	@dpkg -s chromium >/dev/null 2>&1 || { \
+	  echo "eventguard: installing Debian's chromium for the browser tests (log: .cache/chromium-install.log)..."; \
+	  ( $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium ) \
+	    > .cache/chromium-install.log 2>&1 || { tail -n 20 .cache/chromium-install.log; exit 1; }; }
+	@test -f $(AXE) || npm install --silent --no-audit --no-fund --prefix .cache/npm axe-core@$(AXE_VERSION)
+
+# Unit, integration, browser and chaos tests; -s shows the chaos suite's figures.
+test: $(STAMP) browser-deps
 	@$(BIN)/eventguard kafka provision
 	$(BIN)/python -m pytest tests -s --durations=8 --ignore=tests/soak
 
@@ -30,6 +45,11 @@ unit: $(STAMP)
 integration: $(STAMP)
 	@$(BIN)/eventguard kafka provision
 	$(BIN)/python -m pytest tests/integration
+
+# The console in a real Chromium, on the real broker.
+browser: $(STAMP) browser-deps
+	@$(BIN)/eventguard kafka provision
+	$(BIN)/python -m pytest tests/browser -s
 
 # Kills workers and the ingest under load and fuzzes both inputs; prints its figures.
 chaos: $(STAMP)

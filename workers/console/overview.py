@@ -36,16 +36,16 @@ class WorkerStatus:
     key_table_lag: float | None
 
 
-def rates(keys: Iterable[Mapping[str, Any]], minutes: int = 5) -> tuple[float, float]:
-    """Accepted and rejected decisions per second over the last `minutes` whole minutes
-    (the current minute is still being counted)."""
+def rates(keys: Iterable[Mapping[str, Any]], now: float, minutes: int = 5
+          ) -> tuple[float, float]:
+    """Accepted and rejected decisions per second over the last `minutes` minutes, the
+    current one (counted so far) included."""
     accepted = rejected = 0
     for row in keys:
-        series = row.get("series") or []
-        for pair in series[-minutes - 1:-1]:
+        for pair in (row.get("series") or [])[-minutes:]:
             accepted += int(pair[0])
             rejected += int(pair[1])
-    seconds = minutes * WINDOW_S
+    seconds = (minutes - 1) * WINDOW_S + max(1.0, now % WINDOW_S)
     return accepted / seconds, rejected / seconds
 
 
@@ -91,7 +91,7 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
             usage_of(request, None),
             *(worker_status(session, url) for url in console.conf.worker_urls))
     keys = [row for row in usage.get("keys", []) if isinstance(row, dict)]
-    accepted, rejected = rates(keys)
+    accepted, rejected = rates(keys, console.clock())
     state = await console.state()
     return render(request, "overview.html", accepted=accepted, rejected=rejected,
                   reasons=top_reasons(keys), workers=workers, usage_problem=problem,
