@@ -123,7 +123,7 @@ async def key_page(request: web.Request) -> web.StreamResponse:
     return render(request, "key.html", record=record, info=admin.describe(record),
                   status=status_of(record, now), kinds=kinds_of(record), usage=usage,
                   usage_problem=problem, chart=chart, url=key_url(key_id),
-                  owned=record.source in records.OPERATOR_SOURCES,
+                  owned=not records.from_config(record.source),
                   rotatable=[k for k in kinds_of(record)],
                   default_overlap_h=int(admin.DEFAULT_OVERLAP_S // 3600))
 

@@ -46,7 +46,7 @@ async def policies_page(request: web.Request) -> web.StreamResponse:
         shown["default"] = DEFAULT
     rows = [{"name": name, "policy": policy,
              "editable": (name == "default" and builtin)
-             or policy.source in records.OPERATOR_SOURCES,
+             or not records.from_config(policy.source),
              "source": "built-in" if name == "default" and builtin else policy.source or "config",
              "keys": sorted(r.id for r in state.keys.records()
                             if (r.policy or "default") == name)}

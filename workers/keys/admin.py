@@ -146,7 +146,7 @@ def set_policy(policies: Mapping[str, EventPolicy], name: str, *, anonymous_even
     if not name or "/" in name:
         raise KeyOpError("a policy name must be non-empty and without '/'")
     current = policies.get(name)
-    if current is not None and current.source not in records.OPERATOR_SOURCES:
+    if current is not None and records.from_config(current.source):
         raise Conflict(f"policy {name} comes from the config file; change it there")
 
     def clean(items: Iterable[str]) -> tuple[str, ...]:

@@ -50,7 +50,7 @@ def remove(providers: Mapping[str, Provider], provider_id: str) -> Change:
     provider = providers.get(provider_id)
     if provider is None:
         raise NoSuchKey(f"no provider {provider_id}")
-    if provider.source not in records.OPERATOR_SOURCES:
+    if records.from_config(provider.source):
         raise Conflict(f"provider {provider_id} comes from the config file; change it there")
     return Change(others=(((records.PROVIDER_PREFIX + provider_id).encode(), None),),
                   message=f"removed JWT provider {provider_id}")

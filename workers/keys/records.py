@@ -67,9 +67,16 @@ def encode_key(record: KeyRecord) -> tuple[bytes, bytes]:
     return key_record_key(record.id).encode(), orjson.dumps(value)
 
 
-# Records made by an operator (`eventguard keys`, the admin API, the console): a config
-# reload never changes or removes them.
-OPERATOR_SOURCES = frozenset({"cli", "admin"})
+
+
+def from_config(source: str | None) -> bool:
+    """Whether the config file owns a record of this source: only it changes or removes
+    the record. Providers and policies the config publishes carry no source; any other
+    publisher (the console, `eventguard keys`, kcat) names itself, and a reload leaves its
+    records alone."""
+    return source is None or source == "config"
+
+
 # Every field of a key record on auth-config (encode_key writes all but the singular
 # secrets, which other publishers may use).
 RECORD_FIELDS = frozenset({

@@ -72,7 +72,7 @@ def plan(
         if record != old:
             upserts.append(record)
     removals = [k for k, r in existing.items() if r.source == source and k not in wanted]
-    # Policies and providers an operator made (the console, the admin API) are theirs: the
+    # Policies and providers another publisher made (the console, kcat) are theirs: the
     # config neither changes nor removes them, as for keys.
     pol_up = [(n, p) for n, p in desired_policies.items()
               if not _operators(current_policies.get(n)) and current_policies.get(n) != p]
@@ -87,7 +87,7 @@ def plan(
 
 
 def _operators(item: EventPolicy | Provider | None) -> bool:
-    return item is not None and item.source in records.OPERATOR_SOURCES
+    return item is not None and not records.from_config(item.source)
 
 
 def mass_removal(todo: Plan, source: str, current: Iterable[KeyRecord]) -> str | None:
