@@ -26,6 +26,8 @@ CONFIG_ENV = "EVENTGUARD_CONFIG"
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 PREFIX_ENV = "EVENTGUARD_TOPIC_PREFIX"
 USAGE_URL_ENV = "EVENTGUARD_USAGE_URL"
+ADMIN_TOKEN_ENV = "EVENTGUARD_ADMIN_TOKEN"  # over server.admin_token: a secret from the env
+WORKER_URLS_ENV = "EVENTGUARD_CONSOLE_WORKER_URLS"  # over console.worker_urls, comma-separated
 DEFAULT_WEB_PORT = 6066  # Faust's
 DEFAULT_USAGE_WEB_PORT = 6067  # the usage process's, beside a worker's on one host
 DEFAULT_ADMIN_BIND = "127.0.0.1:8002"  # the admin API and the console: loopback only
@@ -36,6 +38,7 @@ LOG_FORMAT_ENV = "EVENTGUARD_LOG_FORMAT"  # text | json (workers/log_format.py)
 # sets another one is mistaken (tests/unit/test_docker_compose.py checks the compose file).
 ENV_VARS = frozenset({
     CONFIG_ENV, BOOTSTRAP_ENV, PREFIX_ENV, LOG_FORMAT_ENV, METRICS_ENV, USAGE_URL_ENV,
+    ADMIN_TOKEN_ENV, WORKER_URLS_ENV,
     "EVENTGUARD_MASTER_KEY",  # workers/keys/vault.py
     "EVENTGUARD_CACHE_DIR",  # workers/paths.py
     "EVENTGUARD_KAFKA_HOME",  # workers/devstack/broker.py
@@ -234,7 +237,7 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
         replication_factor=rf,
         min_insync_replicas=_min_insync(kafka.get("min_insync_replicas"), rf),
         kafka_security=_security(kafka),
-        admin_token=_admin_token(admin),
+        admin_token=_admin_token(os.environ.get(ADMIN_TOKEN_ENV) or admin),
         reload_sec=_positive(reload_sec, "server.api_keys_reload_sec", DEFAULT_RELOAD_SEC),
         max_body_bytes=int(_positive(ingest.get("max_body_bytes"), "ingest.max_body_bytes",
                                      DEFAULT_MAX_BODY)),
@@ -260,7 +263,9 @@ def from_mapping(doc: Mapping[str, Any], path: Path | None = None) -> Settings:
         admin_bind=_bind(ingest.get("admin_bind", DEFAULT_ADMIN_BIND), "ingest.admin_bind"),
         session_idle_s=_positive(console.get("session_idle_s"), "console.session_idle_s",
                                  DEFAULT_SESSION_IDLE_S),
-        worker_urls=_urls(console.get("worker_urls"), "console.worker_urls",
+        worker_urls=_urls(os.environ.get(WORKER_URLS_ENV, "").split(",")
+                          if os.environ.get(WORKER_URLS_ENV) else console.get("worker_urls"),
+                          "console.worker_urls",
                           (f"http://127.0.0.1:{web_port}",)),
     )
 

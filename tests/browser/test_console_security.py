@@ -9,6 +9,9 @@ Shown secrets never reach a URL or a log line.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -19,6 +22,7 @@ from playwright.sync_api import BrowserContext, Dialog, Page, expect
 
 from tests.browser.conftest import Console, serious_violations, sign_in
 from tests.browser.test_console import off_loop
+from workers.cli.decisions import Collector
 from workers.ingest.admin_failures import LIMIT
 
 # A key id, origins and a provider as an attacker with write access to auth-config would
@@ -137,12 +141,38 @@ def test_secrets_shown_once_are_in_no_url_and_no_log(console: Console, page: Pag
     page.click("button:has-text('Create key')")
     shown = [page.inner_text(f"#secret-{label}")
              for label in ("client_secret", "server_secret", "access_secret")]
+    # The samples on the page work as printed: run the shell ones against the ingest.
+    for title in ("Signed request: shell (openssl)", "Backend: curl with the server secret"):
+        code = page.locator("section.sample", has_text=title).locator("code").inner_text()
+        assert sample_decision(console, code) == "ok", title
     page.goto(console.admin + "/console/key?id=no-leak")
     assert all(s not in page.content() for s in shown)
     assert not [u for u in urls if any(s in u for s in shown)]
     assert console.token not in " ".join(urls)
     logs = b"".join(p.read_bytes() for p in console.stack.logs.glob("*.log"))
     assert not [s for s in [*shown, console.token] if s.encode() in logs]
+
+
+def sample_decision(console: Console, code: str, timeout_s: float = 30) -> str:
+    """Run a shell sample (it prints the ingest's answer); the reason of its decision. Run
+    again while the new key is on its way to the workers (each run signs anew)."""
+    deadline = time.monotonic() + timeout_s
+    reason = ""
+    while time.monotonic() < deadline:
+        done = subprocess.run(["bash", "-c", code], capture_output=True, text=True,
+                              timeout=30, check=True)
+        request_id = json.loads(done.stdout)["request_id"]
+
+        async def decided(rid: str = request_id) -> str:
+            async with Collector(console.bootstrap, prefix=console.prefix,
+                                 from_beginning=True) as col:
+                [audit] = (await col.decision(rid, 60))["audit-log"]
+                return str(audit["reason"])
+        reason = off_loop(decided)
+        if reason != "unknown_key":
+            return reason
+        time.sleep(0.5)
+    return reason
 
 
 def test_sign_in_answers_wrong_and_missing_alike_and_is_braked(console: Console,

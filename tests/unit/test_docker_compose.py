@@ -209,6 +209,16 @@ def test_the_admin_api_asks_the_usage_process() -> None:
     assert parsed(usage)[0].command == "usage" and url.port == port(usage)
 
 
+def test_the_admin_listener_is_published_on_loopback_only() -> None:
+    """Issue 20: the admin API and the console are reachable from the host, nowhere else."""
+    ingest = svc(load(), "ingest")
+    args = parsed(ingest)[0]
+    assert (args.admin_host, args.admin_port) == ("0.0.0.0", 8002)  # inside the network
+    published = [str(p) for p in ingest["ports"]]
+    assert "127.0.0.1:8002:8002" in published
+    assert not [p for p in published if p.endswith(":8002") and not p.startswith("127.0.0.1:")]
+
+
 # Each check, shown a broken copy of the real file, finds the break.
 
 def broken(edit: Callable[[Doc], None]) -> Doc:

@@ -152,3 +152,25 @@ def test_a_web_port_outside_1_65535_names_the_config_key(section: str) -> None:
     with pytest.raises(settings.ConfigError,
                        match=f"{section}.web_port must be a port, 1-65535, got 70000"):
         settings.from_mapping({section: {"web_port": 70000}})
+
+
+def test_the_admin_listener_and_the_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20: the admin API and the console listen apart, on loopback by default."""
+    conf = settings.from_mapping({})
+    assert conf.admin_bind == ("127.0.0.1", 8002) and conf.session_idle_s == 1800
+    assert conf.worker_urls == ("http://127.0.0.1:6066",)
+    conf = settings.from_mapping({"ingest": {"admin_bind": "[::1]:9002"},
+                                  "worker": {"web_port": 7066},
+                                  "console": {"session_idle_s": 600}})
+    assert conf.admin_bind == ("::1", 9002) and conf.session_idle_s == 600
+    assert conf.worker_urls == ("http://127.0.0.1:7066",)
+    assert settings.from_mapping({"ingest": {"admin_bind": "off"}}).admin_bind is None
+    for bad in ("8002", "host:", "h:70000"):
+        with pytest.raises(settings.ConfigError, match="must be host:port"):
+            settings.from_mapping({"ingest": {"admin_bind": bad}})
+    with pytest.raises(settings.ConfigError, match="list of http"):
+        settings.from_mapping({"console": {"worker_urls": ["worker:6066"]}})
+    token = "env-" + "0123456789abcdefghijklmnopqrstuvwxyz"
+    monkeypatch.setenv(settings.ADMIN_TOKEN_ENV, token)
+    conf = settings.from_mapping({"server": {"admin_token": "x" * 40}})
+    assert conf.admin_token is not None and conf.admin_token.value == token

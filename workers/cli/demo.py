@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from workers.client import signed_headers
 from workers.devstack import broker
 from workers.devstack.processes import Stack
 from workers.keys.jitsu import DEFAULT_KEY_ID
-from workers.keys.sources import default_secret
+from workers.keys.sources import default_secret, kept_secret
 from workers.keys.store import TopicReader
 from workers.keys.table import changelog_topic
 from workers.paths import cache_dir
@@ -60,9 +61,13 @@ def run(config_arg: str | None, port: int, wait: bool = True) -> int:
         # Per-key usage, in a process of its own (it cannot stop the worker's decisions),
         # on usage.web_port, where `eventguard keys usage` and the admin API look.
         usage = stack.usage(config, web_port=conf.usage_web_port)
-        stack.ingest(config, port)
+        admin_env, sign_in = _console_token(conf)
+        admin = stack.ingest(config, port, env=admin_env,
+                             admin_port=conf.admin_bind[1] if conf.admin_bind else None)
         url = f"http://127.0.0.1:{port}"
         print(f"Ingest: {url}   Worker: {worker.url}   Usage: {usage.url}")
+        if conf.admin_bind:
+            print(f"Console: {admin.url}/console/   {sign_in}")
         print(f"Logs: {worker.log}, {usage.log}")
         asyncio.run(_demo(conf, bootstrap, url, wait))
     except KeyboardInterrupt:
@@ -74,6 +79,17 @@ def run(config_arg: str | None, port: int, wait: bool = True) -> int:
             print("Stopping Kafka...")
             broker.stop()
     return 0
+
+
+def _console_token(conf: settings.Settings) -> tuple[dict[str, str], str]:
+    """The ingest's environment for the console, and how to sign in. A config without an
+    admin token gets one for the demo (kept in the cache, 0600), shown on a terminal only."""
+    if conf.admin_token is not None:
+        return {}, "(sign in with server.admin_token from the config)"
+    token, path, _ = kept_secret("admin-token")
+    hint = (f"(sign in with the demo's admin token {token} ; it is kept in {path})"
+            if sys.stdout.isatty() else f"(sign in with the demo's admin token, in {path})")
+    return {settings.ADMIN_TOKEN_ENV: token}, hint
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -195,6 +211,8 @@ def _print_next_steps(url: str, samples: list[Sample]) -> None:
         origin = first.headers.get("Origin", "")
         origin_flag = f" -H 'Origin: {origin}'" if origin else ""
         print(f"  curl -s '{url}{first.path}'{origin_flag} -d '{{\"event_type\":\"page\"}}'")
+    print("  the console (URL above): keys, their usage and last rejections, JWT providers, "
+          "policies")
     print("  .venv/bin/eventguard tail accepted-events     (or rejected-events, audit-log)")
     print("  .venv/bin/eventguard keys add mykey --client  (a new key, live on the worker in ms)")
     print("  .venv/bin/eventguard keys usage               (per key: last used, counts per "

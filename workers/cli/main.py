@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--admin-port", type=int, default=None,
                    help="the admin API and console's port (default from ingest.admin_bind, "
                         "127.0.0.1:8002); they start only with server.admin_token set")
+    i.add_argument("--admin-host", default=None,
+                   help="the admin listener's address (default from ingest.admin_bind); "
+                        "in a container, 0.0.0.0 with the port published on loopback")
     i.add_argument("--processes", type=int, default=1,
                    help="ingest processes sharing the port (SO_REUSEPORT), each with its own "
                         "Kafka producer; about one per spare CPU core")
@@ -219,7 +222,7 @@ def _ingest(args: argparse.Namespace, _: list[str]) -> int:
     log_format.configure(log_format.chosen())
     conf = settings.load()
     return serve(conf, kafka_address.bootstrap(conf), args.host, args.port, args.processes,
-                 args.admin_port)
+                 args.admin_port, args.admin_host)
 
 
 def _worker(args: argparse.Namespace, rest: list[str]) -> int:

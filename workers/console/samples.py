@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-EVENT = '{"event_type":"track","properties":{"plan":"pro"}}'
+EVENT = '{"event_type":"page","page_title":"Pricing"}'
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from workers.settings import RECORD_OVERHEAD, ConfigError, Settings
 log = logging.getLogger(__name__)
 
 RAW_EVENTS = "raw-events"
+DEFAULT_ADMIN_PORT = 8002
 
 
 EARLY_EXIT_S = 5.0  # a child that exits this soon after its start ends the ingest
@@ -51,10 +52,11 @@ STOP_TIMEOUT_S = 30.0
 
 
 def serve(conf: Settings, bootstrap: str, host: str, port: int, processes: int = 1,
-          admin_port: int | None = None) -> int:
+          admin_port: int | None = None, admin_host: str | None = None) -> int:
     check_body_limit(conf.max_body_bytes, topics.load_specs())
-    if admin_port is not None:
-        conf = replace(conf, admin_bind=((conf.admin_bind or ("127.0.0.1", 0))[0], admin_port))
+    if admin_port is not None or admin_host is not None:
+        bind_host, bind_port = conf.admin_bind or ("127.0.0.1", DEFAULT_ADMIN_PORT)
+        conf = replace(conf, admin_bind=(admin_host or bind_host, admin_port or bind_port))
     if processes < 1:
         raise ConfigError(f"--processes is {processes}; give 1 or more")
     if processes == 1:

@@ -161,16 +161,24 @@ def display_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def default_secret() -> str:
-    """The `defaultid` key's secret: generated once, kept under the cache (0600)."""
-    path = cache_dir() / "defaultid.secret"
+def kept_secret(name: str) -> tuple[str, Path, bool]:
+    """A secret generated once and kept under the cache (0600): (secret, where, new)."""
+    path = cache_dir() / name
     if path.exists():
-        return path.read_text().strip()
+        return path.read_text().strip(), path, False
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.generate()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(secret + "\n")
+    return secret, path, True
+
+
+def default_secret() -> str:
+    """The `defaultid` key's secret: generated once, kept under the cache (0600)."""
+    secret, path, new = kept_secret("defaultid.secret")
+    if not new:
+        return secret
     # Shown once, on first generation, as Jitsu does, but only on a terminal: a process
     # whose output is a log (a container, a service) never writes the secret there.
     if sys.stdout.isatty():

@@ -125,3 +125,45 @@ def test_rotating_a_kind_the_key_lacks_is_refused_not_added() -> None:
     added(keys, client=True)
     with pytest.raises(admin.KeyOpError, match="key k has no server secret to rotate"):
         admin.rotate(keys, "k", "server", now=NOW, seal=seal)
+
+
+def test_edit_sets_origins_and_events_and_checks_the_patterns() -> None:
+    keys = KeyIndex()
+    keys.put(KeyRecord(id="k", source="admin", origins=("a.test",)))
+    change = admin.edit(keys, "k", origins=[" b.test ", ""], allowed_events=["page", " "])
+    [record] = change.upserts
+    assert (record.origins, record.allowed_events) == (("b.test",), ("page",))
+    with pytest.raises(admin.KeyOpError, match="can never match"):
+        admin.edit(keys, "k", origins=["a.*.test"], allowed_events=[])
+
+
+def test_set_policy_is_refused_for_the_configs_own() -> None:
+    from workers.auth.policy import EventPolicy
+    from workers.keys import records
+
+    change = admin.set_policy({}, "default", anonymous_events=["page", "page"],
+                              modify_without_jwt=[], modify_with_jwt=["form.submit"],
+                              source="admin")
+    [(key, value)] = change.others
+    assert key == b"policy/default"
+    decoded = records.decode_policy("policy/default", orjson_loads(value))
+    assert decoded.anonymous_events == ("page",) and decoded.source == "admin"
+    with pytest.raises(admin.Conflict, match="comes from the config file"):
+        admin.set_policy({"default": EventPolicy()}, "default", anonymous_events=[],
+                         modify_without_jwt=[], modify_with_jwt=[], source="admin")
+
+
+def test_rotation_records_when() -> None:
+    keys = KeyIndex()
+    keys.put(KeyRecord(id="k", source="admin",
+                       client_secrets=(SecretRef(secrets.digest("old")),)))
+    change = admin.rotate(keys, "k", "client", now=1000.0, seal=str)
+    assert change.upserts[0].rotated_at == 1000.0
+    assert admin.describe(change.upserts[0])["rotated_at"].startswith("1970-01-01T00:16:40")
+
+
+def orjson_loads(value: bytes | None) -> dict[str, object]:
+    import orjson
+    assert value is not None
+    loaded: dict[str, object] = orjson.loads(value)
+    return loaded

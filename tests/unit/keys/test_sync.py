@@ -76,3 +76,24 @@ def test_a_reload_that_empties_or_halves_a_source_is_named_a_mistake() -> None:
                         [KeyRecord("only", source="config")]) is not None  # every key
     assert mass_removal(Plan(upserts=(KeyRecord("new", source="config"),)), "config",
                         current) is None
+
+
+def test_policies_and_providers_of_other_publishers_survive_a_reload() -> None:
+    """Issue 20: a policy or provider made in the console (source admin) or by kcat is its
+    publisher's; the config neither overwrites nor removes it."""
+    from workers.auth.providers import provider_from_record
+
+    def provider(pid: str, source: str | None) -> object:
+        value: dict[str, object] = {"id": pid, "jwks_url": "https://idp.test/jwks"}
+        if source:
+            value["source"] = source
+        return provider_from_record(pid, value)
+
+    console = EventPolicy(anonymous_events=("page",), source="admin")
+    configured = EventPolicy(anonymous_events=("track",))
+    current_providers = {"mine": provider("mine", "admin"), "kcat": provider("kcat", "kcat"),
+                         "old": provider("old", None)}
+    p = plan("config", [], [], {"default": configured}, {"default": console, "gone": configured},
+             NOW, desired_providers={}, current_providers=current_providers)  # type: ignore[arg-type]
+    assert p.policy_upserts == () and p.policy_removals == ("gone",)
+    assert p.provider_removals == ("old",)  # only the config's own

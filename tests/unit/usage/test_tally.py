@@ -117,3 +117,29 @@ def test_merging_counts_and_last_times() -> None:
     newer = later_times(first, {"last_rejected": "2026-11-27T11:05:00.000Z"})
     assert newer == {"last_accepted": "2026-11-27T11:00:01.000Z",
                      "last_rejected": "2026-11-27T11:05:00.000Z"}
+
+
+def test_the_last_rejections_ride_on_the_delta_and_merge_newest_first() -> None:
+    """Issue 20: a key's page shows its last 20 rejections, kept by the usage side."""
+    from workers.usage.tally import MAX_FIELD, REJECTIONS
+
+    tally = Tally(KNOWN)
+    for n in range(30):
+        tally.add(orjson.dumps({
+            "request_id": f"r{n}", "ts": f"2026-11-27T11:00:{n:02d}.000Z", "key_id": "shop",
+            "reason": "origin_not_allowed", "decision": "rejected", "detail": "x" * 500,
+            "origin": "https://evil.test", "event_type": "page", "token": "never-kept"}),
+            TS_MS)
+    tally.add(audit("shop", "ok", "2026-11-27T11:00:40.000Z"), TS_MS)
+    delta = deltas(tally)[("shop", "2026-11-27T11:00")]
+    kept = delta["rejections"]
+    assert len(kept) == REJECTIONS and kept[0]["request_id"] == "r29"
+    assert set(kept[0]) == {"ts", "reason", "detail", "origin", "event_type", "request_id"}
+    assert len(kept[0]["detail"]) == MAX_FIELD
+    merged = later_times({"last_accepted": None, "last_rejected": None,
+                          "rejections": [{"ts": "2026-11-27T12:00:00.000Z", "request_id": "new"},
+                                         "garbage", {"no": "ts"}]}, delta)
+    assert merged is not None
+    assert [r["request_id"] for r in merged["rejections"][:2]] == ["new", "r29"]
+    assert len(merged["rejections"]) == REJECTIONS
+    assert later_times(merged, delta) is None  # the same delta again changes nothing
