@@ -31,5 +31,5 @@ def one_line(exc: BaseException) -> tuple[str, int] | None:
                 "ingest running there? (`eventguard ingest`, or --url)"), ENVIRONMENT
     if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
         return (f"{exc.strerror or 'address in use'}: another process listens on that port; "
-                "stop it, or choose another port (--port, --web-port)"), ENVIRONMENT
+                "stop it, or choose another port (--port, --admin-port, --web-port)"), ENVIRONMENT
     return None
