@@ -2,8 +2,8 @@
 ingest, worker and usage process on the real broker (../shared/BROWSER-TESTS.md).
 
 `make test` installs chromium and axe-core when missing (the Makefile's browser-deps);
-Playwright never downloads a browser here. One browser per session, a new context per
-test. Screenshots go to `.cache/console-screenshots/` (docs/console.md shows them).
+Playwright never downloads a browser here. One browser for these tests, a new context
+per test. Screenshots go to `.cache/console-screenshots/` (docs/console.md shows them).
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def _wait_ready(proc: Proc, timeout_s: float = 180.0) -> None:
     raise RuntimeError(f"{proc.name} not ready after {timeout_s:.0f}s; see {proc.log}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console(bootstrap: str, tmp_path_factory: pytest.TempPathFactory  # noqa: F811
             ) -> Iterator[Console]:
     prefix = f"{PREFIX.rstrip('.')}-console."  # deleted with the run's other topics
@@ -132,8 +132,10 @@ def console(bootstrap: str, tmp_path_factory: pytest.TempPathFactory  # noqa: F8
         jwks.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    # Package scope, not session: Playwright's sync API keeps an event loop running in
+    # this thread while it is open, and every later test's asyncio.run would refuse to run.
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                      args=CHROMIUM_ARGS)

@@ -141,3 +141,15 @@ def lines_of(form: Any, name: str) -> list[str]:
 
 def failed(request: web.Request, location: str, exc: admin.KeyOpError) -> NoReturn:
     back(request, location, str(exc), "error")
+
+
+async def change(request: web.Request, make: Callable[[], Change], where: str,
+                 then: str | None = None) -> NoReturn:
+    """Make a change, publish it and go `then` (else back `where`) with its message; a
+    change that cannot be made goes back `where` with why, and nothing is published."""
+    try:
+        made = make()
+    except admin.KeyOpError as exc:
+        failed(request, where, exc)
+    await publish(request, made)
+    back(request, then or where, made.message)

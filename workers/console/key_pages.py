@@ -19,6 +19,7 @@ from workers.console import charts, samples
 from workers.console.context import (
     action,
     back,
+    change,
     console_of,
     failed,
     field_of,
@@ -183,14 +184,9 @@ async def rotate(request: web.Request) -> web.StreamResponse:
 
 
 async def _set_disabled(request: web.Request, disabled: bool) -> web.StreamResponse:
-    form = await request.post()
-    key_id = field_of(form, "id")
-    try:
-        change = admin.set_disabled((await console_of(request).state()).keys, key_id, disabled)
-    except admin.KeyOpError as exc:
-        failed(request, key_url(key_id), exc)
-    await publish(request, change)
-    back(request, key_url(key_id), change.message)
+    key_id = field_of(await request.post(), "id")
+    keys = (await console_of(request).state()).keys
+    await change(request, lambda: admin.set_disabled(keys, key_id, disabled), key_url(key_id))
 
 
 async def disable(request: web.Request) -> web.StreamResponse:
@@ -204,14 +200,10 @@ async def enable(request: web.Request) -> web.StreamResponse:
 async def edit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     key_id = field_of(form, "id")
-    try:
-        change = admin.edit((await console_of(request).state()).keys, key_id,
-                            origins=lines_of(form, "origins"),
-                            allowed_events=lines_of(form, "allowed_events"))
-    except admin.KeyOpError as exc:
-        failed(request, key_url(key_id), exc)
-    await publish(request, change)
-    back(request, key_url(key_id), change.message)
+    keys = (await console_of(request).state()).keys
+    await change(request, lambda: admin.edit(
+        keys, key_id, origins=lines_of(form, "origins"),
+        allowed_events=lines_of(form, "allowed_events")), key_url(key_id))
 
 
 async def confirm_revoke(request: web.Request) -> web.StreamResponse:
@@ -227,9 +219,5 @@ async def revoke(request: web.Request) -> web.StreamResponse:
     if field_of(form, "confirm") != key_id:
         back(request, key_url(key_id, "/revoke"),
              f"Type the key id {key_id} to revoke it; nothing was revoked.", "error")
-    try:
-        change = admin.revoke((await console_of(request).state()).keys, key_id)
-    except admin.KeyOpError as exc:
-        failed(request, key_url(key_id), exc)
-    await publish(request, change)
-    back(request, "/console/keys", change.message)
+    keys = (await console_of(request).state()).keys
+    await change(request, lambda: admin.revoke(keys, key_id), key_url(key_id), "/console/keys")

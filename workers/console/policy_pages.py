@@ -12,13 +12,11 @@ from aiohttp import web
 from workers.auth.policy import DEFAULT, EventPolicy
 from workers.console.context import (
     action,
-    back,
+    change,
     console_of,
-    failed,
     field_of,
     lines_of,
     page,
-    publish,
     render,
 )
 from workers.keys import admin, records
@@ -56,14 +54,10 @@ async def policies_page(request: web.Request) -> web.StreamResponse:
 
 async def save(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    name = field_of(form, "name")
-    try:
-        change = admin.set_policy(
-            (await console_of(request).state()).policies, name,
-            anonymous_events=lines_of(form, "anonymous_events"),
-            modify_without_jwt=lines_of(form, "modify_without_jwt"),
-            modify_with_jwt=lines_of(form, "modify_with_jwt"), source="admin")
-    except admin.KeyOpError as exc:
-        failed(request, "/console/policies", exc)
-    await publish(request, change)
-    back(request, "/console/policies", change.message)
+    policies = (await console_of(request).state()).policies
+    await change(request, lambda: admin.set_policy(
+        policies, field_of(form, "name"),
+        anonymous_events=lines_of(form, "anonymous_events"),
+        modify_without_jwt=lines_of(form, "modify_without_jwt"),
+        modify_with_jwt=lines_of(form, "modify_with_jwt"), source="admin"),
+        "/console/policies")

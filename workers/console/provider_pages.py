@@ -19,15 +19,14 @@ from workers.auth.providers import ProviderError, ProviderKey, keys_from_jwks
 from workers.console.context import (
     action,
     back,
+    change,
     console_of,
-    failed,
     field_of,
     lines_of,
     page,
-    publish,
     render,
 )
-from workers.keys import admin, provider_admin
+from workers.keys import provider_admin
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -53,16 +52,12 @@ async def providers_list(request: web.Request) -> web.StreamResponse:
 
 async def add_provider(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    try:
-        change = provider_admin.add(
-            (await console_of(request).state()).providers, field_of(form, "id"),
-            jwks_url=field_of(form, "jwks_url"), public_key=field_of(form, "public_key"),
-            audience=lines_of(form, "audience"), issuer=field_of(form, "issuer"),
-            key=field_of(form, "key"), source="admin")
-    except admin.KeyOpError as exc:
-        failed(request, "/console/providers", exc)
-    await publish(request, change)
-    back(request, provider_url(field_of(form, "id")), change.message)
+    providers = (await console_of(request).state()).providers
+    await change(request, lambda: provider_admin.add(
+        providers, field_of(form, "id"), jwks_url=field_of(form, "jwks_url"),
+        public_key=field_of(form, "public_key"), audience=lines_of(form, "audience"),
+        issuer=field_of(form, "issuer"), key=field_of(form, "key"), source="admin"),
+        "/console/providers", provider_url(field_of(form, "id")))
 
 
 async def provider_page(request: web.Request) -> web.StreamResponse:
@@ -134,12 +129,7 @@ async def verify(request: web.Request) -> web.StreamResponse:
 
 
 async def remove(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    provider_id = field_of(form, "id")
-    try:
-        change = provider_admin.remove((await console_of(request).state()).providers,
-                                       provider_id)
-    except admin.KeyOpError as exc:
-        failed(request, provider_url(provider_id), exc)
-    await publish(request, change)
-    back(request, "/console/providers", change.message)
+    provider_id = field_of(await request.post(), "id")
+    providers = (await console_of(request).state()).providers
+    await change(request, lambda: provider_admin.remove(providers, provider_id),
+                 provider_url(provider_id), "/console/providers")

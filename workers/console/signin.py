@@ -9,7 +9,6 @@ admin API's brake per client address.
 from __future__ import annotations
 
 import logging
-import math
 import secrets as random
 
 from aiohttp import web
@@ -50,18 +49,13 @@ async def sign_in(request: web.Request) -> web.Response:
     if api.token_digest is None:
         return await show(request, 403)
     address = request.remote or "unknown"
-    wait = api.failures.wait_s(address)
+    wait = api.braked_s(address)
     if wait is not None:
         response = await show(request, 429, "Too many wrong admin tokens from this address; "
-                                             f"retry in {max(1, math.ceil(wait))} s.")
-        response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+                                             f"retry in {wait} s.")
+        response.headers["Retry-After"] = str(wait)
         return response
-    given = field_of(form, "token")
-    if not secrets.same(secrets.digest(given), api.token_digest):
-        count = api.failures.failed(address)
-        if count in (1, api.failures.limit):  # bounded, and never the token itself
-            log.warning("console: %d wrong or missing admin token(s) from %s in %.0f s",
-                        count, address, api.failures.window_s)
+    if not api.token_ok(field_of(form, "token"), address, "console"):
         return await show(request, 401, "That is not the admin token (server.admin_token).")
     cookie, _ = console.sessions.start(console.clock())
     log.info("console: signed in from %s", address)

@@ -76,21 +76,15 @@ class AdminAPI:
             if self.token_digest is None:
                 return error(403, "the admin API is off; set server.admin_token in the config")
             address = request.remote or "unknown"
-            wait = self.failures.wait_s(address)
+            wait = self.braked_s(address)
             if wait is not None:
                 return error(429, "too many wrong admin tokens from this address; retry later",
-                             {"Retry-After": str(max(1, math.ceil(wait)))})
+                             {"Retry-After": str(wait)})
             if "token" in request.query:
                 return error(400, "send the admin token in the X-Admin-Token header, never "
                                   "in the URL (URLs end up in logs)")
-            given = request.headers.get("X-Admin-Token") or ""
-            if not given or not secrets.same(secrets.digest(given), self.token_digest):
-                count = self.failures.failed(address)
-                if count in (1, self.failures.limit):  # bounded: never the token itself
-                    log.warning("admin API: %d wrong or missing admin token(s) from %s in %.0f s%s",
-                                count, address, self.failures.window_s,
-                                "; refusing it with 429 for a while"
-                                if count == self.failures.limit else "")
+            if not self.token_ok(request.headers.get("X-Admin-Token") or "", address,
+                                 "admin API"):
                 return error(401, "admin token missing or wrong (header X-Admin-Token)")
             try:
                 return await handler(self, request)
@@ -100,6 +94,27 @@ class AdminAPI:
                 return error(503, "Kafka is unavailable; no key was changed, retry later",
                               {"Retry-After": "5"})
         return run
+
+    def braked_s(self, address: str) -> int | None:
+        """Seconds until `address` may try the admin token again; None: it may now."""
+        wait = self.failures.wait_s(address)
+        return None if wait is None else max(1, math.ceil(wait))
+
+    def token_ok(self, given: str, address: str, where: str) -> bool:
+        """Whether `given` is the admin token. A wrong or missing one takes the same path
+        and counts against the address (the API and the console share one brake); only
+        the first failure and the start of the brake are logged, never a token."""
+        right = self.token_digest is not None and secrets.same(secrets.digest(given),
+                                                               self.token_digest)
+        if right and given:
+            return True
+        count = self.failures.failed(address)
+        if count in (1, self.failures.limit):
+            log.warning("%s: %d wrong or missing admin token(s) from %s in %.0f s%s", where,
+                        count, address, self.failures.window_s,
+                        "; refusing it with 429 for a while"
+                        if count == self.failures.limit else "")
+        return False
 
     async def keys(self) -> Any:
         """The keys as auth-config holds them now (followed in the background)."""
