@@ -6,6 +6,7 @@ the deltas (a few per batch instead of one record per decision) to the usage tab
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -64,7 +65,8 @@ class Tally:
         self.known = known
         self.counts: dict[tuple[str, str], dict[str, int]] = {}
         self.last: dict[str, list[str | None]] = {}  # bucket -> [accepted, rejected]
-        self.rejections: dict[str, list[dict[str, str | None]]] = {}  # bucket -> latest
+        # bucket -> the last rejected records read, shaped only when the deltas are made
+        self.rejections: dict[str, deque[tuple[dict[str, Any], str]]] = {}
 
     def add(self, value: bytes | None, timestamp_ms: int) -> None:
         try:
@@ -87,10 +89,10 @@ class Tally:
         if last[slot] is None or stamp > str(last[slot]):
             last[slot] = stamp
         if slot == 1:
-            kept = self.rejections.setdefault(key, [])
-            kept.append(rejection(record, stamp))
-            if len(kept) > 2 * REJECTIONS:  # a batch can hold thousands: trim as it goes
-                kept[:] = latest_rejections(kept)
+            kept = self.rejections.get(key)
+            if kept is None:
+                kept = self.rejections[key] = deque(maxlen=REJECTIONS)
+            kept.append((record, stamp))
 
     def deltas(self) -> list[tuple[bytes, bytes]]:
         """(key, value) records for the usage deltas topic, keyed by the JSON of the bucket
@@ -106,7 +108,8 @@ class Tally:
             if latest[key] == minute:
                 delta["last_accepted"], delta["last_rejected"] = self.last[key]
                 if key in self.rejections:
-                    delta["rejections"] = latest_rejections(self.rejections[key])
+                    delta["rejections"] = latest_rejections(
+                        [rejection(r, stamp) for r, stamp in self.rejections[key]])
             out.append((orjson.dumps(key), orjson.dumps(delta)))
         return out
 
