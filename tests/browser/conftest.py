@@ -136,6 +136,11 @@ def console(bootstrap: str, tmp_path_factory: pytest.TempPathFactory  # noqa: F8
 def browser() -> Iterator[Browser]:
     # Package scope, not session: Playwright's sync API keeps an event loop running in
     # this thread while it is open, and every later test's asyncio.run would refuse to run.
+    missing = [what for what, there in (("Debian's chromium", Path(CHROMIUM).exists()),
+                                        ("axe-core", AXE.exists())) if not there]
+    if missing:
+        pytest.fail(f"{' and '.join(missing)} missing: run `make browser-deps` (make test "
+                    "does), which installs them", pytrace=False)
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                      args=CHROMIUM_ARGS)

@@ -28,7 +28,7 @@ from workers.settings import Settings
 
 log = logging.getLogger(__name__)
 COOKIE = "eg_console"
-SESSION = "eg_session"  # the request's key for its Session
+SESSION = web.RequestKey("session", Session)  # the request's Session
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -65,8 +65,7 @@ def console_of(request: web.Request) -> Console:
 
 
 def session_of(request: web.Request) -> Session:
-    session: Session = request[SESSION]
-    return session
+    return request[SESSION]
 
 
 def page(handler: Handler) -> Handler:
@@ -77,7 +76,7 @@ def page(handler: Handler) -> Handler:
         if session is None:
             raise web.HTTPSeeOther("/console/sign-in")
         request[SESSION] = session
-        return await handler(request)
+        return await _kafka_said(request, handler)
     return run
 
 
@@ -95,15 +94,19 @@ def action(handler: Handler) -> Handler:
             return web.Response(status=403, text="403: the form's CSRF token is missing or "
                                 "wrong; reload the page and send it again\n")
         request[SESSION] = session
-        try:
-            return await handler(request)
-        except (TimeoutError, KafkaError, OSError) as exc:
-            log.warning("console: Kafka unavailable for %s (%s)", request.path,
-                        type(exc).__name__)
-            return render(request, "error.html", code=503,
-                          message="Kafka is unavailable; nothing was changed. Retry in a few "
-                                  "seconds.")
+        return await _kafka_said(request, handler)
     return run
+
+
+async def _kafka_said(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The page, or a 503 page when auth-config cannot be read or written in time."""
+    try:
+        return await handler(request)
+    except (TimeoutError, KafkaError, OSError) as exc:
+        log.warning("console: Kafka unavailable for %s (%s)", request.path, type(exc).__name__)
+        return render(request, "error.html", code=503,
+                      message="Kafka is unavailable; nothing was changed. Retry in a few "
+                              "seconds.")
 
 
 def render(request: web.Request, template: str, code: int = 200,
