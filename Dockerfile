@@ -3,6 +3,11 @@
 #   docker run --rm eventguard --help
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# Unset for everyone who can reach PyPI. A machine that cannot (or whose TLS is
+# intercepted) builds wheels first and passes PIP_NO_INDEX=1 and PIP_FIND_LINKS=/src/wheels
+# (make compose-test, deploy/local-images/README.md).
+ARG PIP_NO_INDEX
+ARG PIP_FIND_LINKS
 WORKDIR /src
 COPY . .
 RUN pip install --prefix=/install .

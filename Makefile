@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: run test unit integration browser browser-deps chaos soak cluster-test lint bench \
-        kafka-start kafka-stop clean
+        compose-test kafka-start kafka-stop clean
 
 # The console's browser tests drive Debian's chromium (never a downloaded browser) and
 # check accessibility with axe-core from npm; both are installed here when missing.
@@ -37,7 +37,7 @@ browser-deps:
 # Unit, integration, browser and chaos tests; -s shows the chaos suite's figures.
 test: $(STAMP) browser-deps
 	@$(BIN)/eventguard kafka provision
-	$(BIN)/python -m pytest tests -s --durations=8 --ignore=tests/soak
+	$(BIN)/python -m pytest tests -s --durations=8 --ignore=tests/soak --ignore=tests/compose
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
@@ -67,6 +67,13 @@ soak: $(STAMP)
 cluster-test: $(STAMP)
 	@$(BIN)/eventguard kafka provision
 	$(BIN)/python -m pytest tests/chaos tests/integration -m cluster -s --durations=0
+
+# docker-compose.yml for real, on a Docker engine of its own: installs docker.io,
+# mmdebstrap and prometheus when missing, builds Compose from the Go module proxy and the
+# images no registry serves here (deploy/local-images/), then runs tests/compose.
+compose-test: $(STAMP)
+	@$(BIN)/eventguard kafka provision
+	$(BIN)/python -m pytest tests/compose -s --timeout 3000 -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check workers tests
