@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,7 +34,6 @@ from workers.devstack.docker_engine import Engine
 ROOT = Path(__file__).resolve().parents[2]
 INGEST = "http://127.0.0.1:8001"
 PROMETHEUS = "http://127.0.0.1:9090"
-CONFIG = "/etc/eventguard/eventguard.yaml"
 BROWSER_SECRET = "demo-shop-browser-secret"  # configs/eventguard.yaml's demo key
 SHOP = "https://www.shop.example"
 TIMES: list[tuple[str, float]] = []
@@ -43,32 +44,57 @@ def step(name: str, work: Callable[[], object]) -> Any:
     result = work()
     took = time.monotonic() - started
     TIMES.append((name, took))
-    print(f"[compose] {name}: {took:.1f}s{'' if result in (None, True) else f' ({result})'}",
-          flush=True)
+    shown = f" ({result})" if isinstance(result, str | int) and result is not True else ""
+    print(f"[compose] {name}: {took:.1f}s{shown}", flush=True)
     return result
+
+
+def readme_commands() -> list[str]:
+    """The commands of the README's "Docker Compose" section, as printed."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Docker Compose\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def readme(start: str) -> str:
+    """The README's one command that starts with `start`: the test runs what users read."""
+    [line] = [c for c in readme_commands() if c.startswith(start)]
+    return line
+
+
+def shell(engine: Engine, line: str, timeout_s: float = 600, check: bool = True
+          ) -> subprocess.CompletedProcess[str]:
+    """A command line run by bash in the project folder, as a user would."""
+    done = subprocess.run(["bash", "-c", line], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout_s, stdin=subprocess.DEVNULL,
+                          env={**os.environ, **engine.env, **STACK_ENV}, check=False)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{line} failed:\n{done.stdout}\n{done.stderr}")
+    return done
 
 
 def compose(engine: Engine, *args: str, timeout_s: float = 600, check: bool = True
             ) -> subprocess.CompletedProcess[str]:
-    """`docker compose ARGS` in the project folder, as a user types it."""
-    done = subprocess.run(["docker", "compose", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout_s, env={**os.environ, **engine.env,
-                                                             **STACK_ENV}, check=False)
-    if check and done.returncode != 0:
-        raise AssertionError(f"docker compose {' '.join(args)} failed:\n{done.stdout}\n"
-                             f"{done.stderr}")
-    return done
+    """`docker compose ARGS`, for what the README leaves to the reader (ps, logs)."""
+    return shell(engine, "docker compose " + " ".join(args), timeout_s, check)
 
 
-# What the README's compose section exports before `docker compose up`.
-STACK_ENV = {"EVENTGUARD_MASTER_KEY": "", "EVENTGUARD_ADMIN_TOKEN": ""}
+# What the README's exports set before `docker compose up`.
+STACK_ENV: dict[str, str] = {}
+
+
+def readme_exports() -> dict[str, str]:
+    exports = [c for c in readme_commands() if c.startswith("export ")]
+    names = [c.split()[1].split("=")[0] for c in exports]
+    script = "\n".join([*exports, *(f'echo "${name}"' for name in names)])  # lines: comments
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
+    return dict(zip(names, done.stdout.split(), strict=True))
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Engine]:
-    from cryptography.fernet import Fernet
-    STACK_ENV["EVENTGUARD_MASTER_KEY"] = Fernet.generate_key().decode()
-    STACK_ENV["EVENTGUARD_ADMIN_TOKEN"] = os.urandom(24).hex()
+    STACK_ENV.update(readme_exports())
     step("Debian packages (docker.io, mmdebstrap, prometheus)",
          lambda: ", ".join(docker_engine.install_packages()) or "already there")
     step(f"Docker Compose {docker_engine.COMPOSE_VERSION} (Go)",
@@ -76,16 +102,16 @@ def stack() -> Iterator[Engine]:
     with docker_engine.engine() as engine:
         local_images.build_all(engine, step)
         try:
-            step("docker compose up -d --wait", lambda: compose(
-                engine, "up", "-d", "--wait", timeout_s=900) and None)
-            step("docker compose --profile monitoring up -d --wait prometheus", lambda: compose(
-                engine, "--profile", "monitoring", "up", "-d", "--wait", "prometheus") and None)
+            step("docker compose up -d --wait", lambda: shell(
+                engine, readme("docker compose up -d --wait"), timeout_s=900) and None)
+            step("docker compose --profile monitoring up -d --wait prometheus", lambda: shell(
+                engine, readme("docker compose --profile monitoring up")) and None)
             yield engine
         finally:
             logs = compose(engine, "logs", "--no-color", "--tail", "200", check=False)
             (docker_engine.home() / "stack.log").write_text(logs.stdout + logs.stderr)
-            step("docker compose down -v", lambda: compose(engine, "--profile", "monitoring",
-                                                           "down", "-v") and None)
+            step("docker compose down -v", lambda: shell(
+                engine, readme("docker compose --profile monitoring down -v")) and None)
     print("[compose] times: " + ", ".join(f"{n} {t:.0f}s" for n, t in TIMES))
 
 
@@ -101,8 +127,7 @@ def post(path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str
 
 def audit(engine: Engine) -> dict[str, dict[str, Any]]:
     """Every audit record so far, by request id, read inside the stack with the CLI."""
-    done = compose(engine, "exec", "-T", "usage", "eventguard", "tail", "audit-log",
-                   "--config", CONFIG, "--from-beginning", "--timeout", "3")
+    done = shell(engine, readme("docker compose exec usage eventguard tail audit-log"))
     out: dict[str, dict[str, Any]] = {}
     for line in done.stdout.splitlines():
         if line.startswith("{"):
@@ -128,7 +153,7 @@ def decided(engine: Engine, request_ids: list[str], timeout_s: float = 60
 def test_events_through_the_published_port_are_decided(stack: Engine) -> None:
     body = b'{"event_type":"page"}'
     sent = {
-        "ok": post("/api/v1/event", body, {"X-Auth-Token": BROWSER_SECRET, "Origin": SHOP}),
+        "ok": (200, json.loads(shell(stack, readme("curl -s 'http://127.0.0.1:8001")).stdout)),
         "origin_not_allowed": post("/api/v1/event", body, {"X-Auth-Token": BROWSER_SECRET,
                                                            "Origin": "https://evil.example"}),
         "unknown_key": post("/api/v1/event", body, {"X-Auth-Token": "no-such-secret"}),
@@ -144,8 +169,7 @@ def test_events_through_the_published_port_are_decided(stack: Engine) -> None:
 
 
 def test_a_key_added_with_compose_exec_is_accepted_within_a_second(stack: Engine) -> None:
-    added = compose(stack, "exec", "-T", "worker-1", "eventguard", "keys", "add", "compose-key",
-                    "--client", "--config", CONFIG)
+    added = shell(stack, readme("docker compose exec worker-1 eventguard keys add"))
     secret = next(line.split()[-1] for line in added.stdout.splitlines()
                   if "client_secret" in line)
     started = time.monotonic()
@@ -185,8 +209,12 @@ def test_a_killed_worker_comes_back_and_nothing_acknowledged_is_lost(stack: Engi
     sender.start()
     time.sleep(3)
     container = compose(stack, "ps", "-q", "worker-1").stdout.strip()
-    started = stack.docker("inspect", "-f", "{{.State.StartedAt}}", container).stdout.strip()
-    stack.docker("kill", container)
+    started, pid = stack.docker("inspect", "-f", "{{.State.StartedAt}} {{.State.Pid}}",
+                                container).stdout.split()
+    # SIGKILL to the container's process, as the kernel's OOM killer or a crash ends it.
+    # Not `docker kill`: Docker counts that as a manual stop, and `restart: unless-stopped`
+    # then leaves the container down, as it should.
+    os.kill(int(pid), signal.SIGKILL)
     killed_at = time.monotonic()
 
     def back() -> float:
@@ -252,3 +280,21 @@ def test_prometheus_scrapes_everything_and_every_rule_and_panel_works(stack: Eng
     assert "SUCCESS" in check.stdout + check.stderr
     print(f"[compose] prometheus: {count} targets up, {len(rules)} rules ok, "
           f"{len(queries)} dashboard queries with data")
+
+
+def test_every_alert_has_cases_that_fire_and_cases_that_do_not(stack: Engine) -> None:
+    """promtool's unit tests of deploy/prometheus/alerts.yml (alerts_test.yml): each alert
+    has at least one case that fires and one that does not."""
+    folder = ROOT / "deploy" / "prometheus"
+    done = subprocess.run(["promtool", "test", "rules", "alerts_test.yml"], cwd=folder,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout + done.stderr
+    import yaml
+    alerts = {r["alert"] for g in yaml.safe_load((folder / "alerts.yml").read_text())["groups"]
+              for r in g["rules"] if "alert" in r}
+    cases = [c for t in yaml.safe_load((folder / "alerts_test.yml").read_text())["tests"]
+             for c in t["alert_rule_test"]]
+    fires = {c["alertname"] for c in cases if c["exp_alerts"]}
+    quiet = {c["alertname"] for c in cases if not c["exp_alerts"]}
+    assert alerts == fires == quiet, (alerts - fires, alerts - quiet)
+    print(f"[compose] promtool: {len(alerts)} alerts, {len(cases)} cases, all pass")

@@ -10,8 +10,8 @@ it never touches another engine on the host. Everything it keeps lives under
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -39,10 +39,10 @@ def home() -> Path:
 
 
 def run_logged(argv: list[str], log: Path, what: str, env: dict[str, str] | None = None,
-               timeout_s: float = 1800) -> None:
+               timeout_s: float = 1800, cwd: str | None = None) -> None:
     with open(log, "ab") as out:
         done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s,
-                              env={**os.environ, **(env or {})}, check=False)
+                              env={**os.environ, **(env or {})}, check=False, cwd=cwd)
     if done.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
         raise EngineError(f"{what} failed (exit {done.returncode}); see {log}:\n{tail}")
@@ -81,13 +81,19 @@ def build_compose() -> bool:
     if plugin.exists():
         return False
     plugin.parent.mkdir(parents=True, exist_ok=True)
-    gobin = home() / "gobin"
+    log = home() / "go-build.log"
+    # Not `go install module@version`: Compose's go.mod has replace and exclude directives,
+    # which only a build inside the module honours.
+    run_logged(["go", "mod", "download", f"{COMPOSE_MODULE}@{COMPOSE_VERSION}"], log,
+               f"downloading Docker Compose {COMPOSE_VERSION} from the Go module proxy")
+    found = subprocess.run(["go", "mod", "download", "-json",
+                            f"{COMPOSE_MODULE}@{COMPOSE_VERSION}"],
+                           capture_output=True, text=True, check=True)
+    source = json.loads(found.stdout)["Dir"]
     ldflags = f"-X {COMPOSE_MODULE}/internal.Version={COMPOSE_VERSION}"
-    run_logged(["go", "install", "-trimpath", f"-ldflags={ldflags}",
-                f"{COMPOSE_MODULE}/cmd@{COMPOSE_VERSION}"], home() / "go-build.log",
-               f"building Docker Compose {COMPOSE_VERSION} with Go",
-               {"GOBIN": str(gobin), "CGO_ENABLED": "0"})
-    shutil.move(str(gobin / "cmd"), plugin)
+    run_logged(["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(plugin), "./cmd"],
+               log, f"building Docker Compose {COMPOSE_VERSION} with Go",
+               {"CGO_ENABLED": "0"}, cwd=source)
     return True
 
 

@@ -29,10 +29,10 @@ def present(engine: Engine, tag: str) -> bool:
     return engine.docker("image", "inspect", tag, check=False).returncode == 0
 
 
-def base(engine: Engine) -> bool:
+def base(engine: Engine) -> str:
     """A minimal Debian bookworm, made with mmdebstrap and imported."""
     if present(engine, BASE):
-        return False
+        return "cached"
     tar = home() / "bookworm-minbase.tar"
     log = home() / "images.log"
     tar.unlink(missing_ok=True)
@@ -40,12 +40,12 @@ def base(engine: Engine) -> bool:
                "mmdebstrap (a Debian base for the stand-in images)")
     run_logged(["docker", "import", str(tar), BASE], log, f"docker import {BASE}", engine.env)
     tar.unlink()
-    return True
+    return "built"
 
 
-def stand_in(engine: Engine, tag: str) -> bool:
+def stand_in(engine: Engine, tag: str) -> str:
     if present(engine, tag):
-        return False
+        return "cached"
     recipe = RECIPES / STAND_INS[tag]
     context = home() / "context" / STAND_INS[tag]
     shutil.rmtree(context, ignore_errors=True)
@@ -56,7 +56,7 @@ def stand_in(engine: Engine, tag: str) -> bool:
     run_logged(["docker", "build", "-q", "-t", tag, str(context)], home() / "images.log",
                f"building the stand-in {tag}", engine.env)
     shutil.rmtree(context, ignore_errors=True)
-    return True
+    return "built"
 
 
 def eventguard(engine: Engine) -> None:
