@@ -28,7 +28,7 @@ run: $(STAMP)
 
 browser-deps:
 	@mkdir -p .cache
-	@dpkg -s chromium >/dev/null 2>&1 || { \
+	@test "$$(dpkg-query -W -f='$${Status}' chromium 2>/dev/null)" = "install ok installed" || { \
 	  echo "eventguard: installing Debian's chromium for the browser tests (log: .cache/chromium-install.log)..."; \
 	  ( $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium ) \
 	    > .cache/chromium-install.log 2>&1 || { tail -n 20 .cache/chromium-install.log; exit 1; }; }

@@ -48,9 +48,15 @@ def run_logged(argv: list[str], log: Path, what: str, env: dict[str, str] | None
         raise EngineError(f"{what} failed (exit {done.returncode}); see {log}:\n{tail}")
 
 
+def installed(package: str) -> bool:
+    """Installed, not merely known: a removed package keeps its config and a dpkg entry."""
+    done = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True,
+                          text=True)
+    return done.returncode == 0 and done.stdout.strip() == "install ok installed"
+
+
 def missing_packages() -> list[str]:
-    return [p for p in PACKAGES
-            if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
+    return [p for p in PACKAGES if not installed(p)]
 
 
 def install_packages() -> list[str]:
