@@ -166,6 +166,10 @@ def test_events_through_the_published_port_are_decided(stack: Engine) -> None:
     got = step("four decisions read back", lambda: decided(stack, ids))
     assert [got[i]["reason"] for i in ids] == ["ok", "origin_not_allowed", "unknown_key", "ok"]
     assert got[ids[3]]["method"] == "hmac"
+    # The console is on with the README's EVENTGUARD_ADMIN_TOKEN, on the admin port only.
+    with urllib.request.urlopen("http://127.0.0.1:8002/console/sign-in", timeout=10) as page:
+        assert page.status == 200 and b"Admin token" in page.read()
+    assert post("/api/v1/admin/keys", b"{}", {})[0] == 404
 
 
 def test_a_key_added_with_compose_exec_is_accepted_within_a_second(stack: Engine) -> None:
