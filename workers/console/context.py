@@ -8,7 +8,6 @@ API's store, the same path as `eventguard keys`: auth-config records, no state h
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from aiokafka.errors import KafkaError
 
 from workers.auth.authorize import AuthState
 from workers.console.sessions import Session, Sessions, csrf_ok
-from workers.ingest.admin import READY_TIMEOUT_S, AdminAPI
+from workers.ingest.admin import AdminAPI
 from workers.keys import admin
 from workers.keys.admin import Change
 from workers.settings import Settings
@@ -68,14 +67,19 @@ def session_of(request: web.Request) -> Session:
     return request[SESSION]
 
 
+def _signed_in(request: web.Request) -> Session:
+    """The request's live session; without one, the answer is the sign-in page."""
+    console = console_of(request)
+    session = console.sessions.get(request.cookies.get(COOKIE), console.clock())
+    if session is None:
+        raise web.HTTPSeeOther("/console/sign-in")
+    return session
+
+
 def page(handler: Handler) -> Handler:
     """A page for a signed-in operator; anyone else is sent to sign in."""
     async def run(request: web.Request) -> web.StreamResponse:
-        console = console_of(request)
-        session = console.sessions.get(request.cookies.get(COOKIE), console.clock())
-        if session is None:
-            raise web.HTTPSeeOther("/console/sign-in")
-        request[SESSION] = session
+        request[SESSION] = _signed_in(request)
         return await _kafka_said(request, handler)
     return run
 
@@ -84,11 +88,8 @@ def action(handler: Handler) -> Handler:
     """A state-changing POST: a live session and its CSRF token, else nothing happens.
     Kafka being down is said on a page, and nothing was changed."""
     async def run(request: web.Request) -> web.StreamResponse:
-        console = console_of(request)
-        session = console.sessions.get(request.cookies.get(COOKIE), console.clock())
+        session = _signed_in(request)
         form = await request.post()
-        if session is None:
-            raise web.HTTPSeeOther("/console/sign-in")
         sent = form.get("csrf") or request.headers.get("X-CSRF-Token")
         if not csrf_ok(session, sent if isinstance(sent, str) else None):
             return web.Response(status=403, text="403: the form's CSRF token is missing or "
@@ -128,7 +129,7 @@ def back(request: web.Request, location: str, message: str, level: str = "ok") -
 
 
 async def publish(request: web.Request, change: Change) -> None:
-    await asyncio.wait_for(console_of(request).api.store.publish(change), READY_TIMEOUT_S)
+    await console_of(request).api.publish(change)
 
 
 def field_of(form: Any, name: str) -> str:

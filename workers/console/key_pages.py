@@ -125,7 +125,6 @@ async def key_page(request: web.Request) -> web.StreamResponse:
                   status=status_of(record, now), kinds=kinds_of(record), usage=usage,
                   usage_problem=problem, chart=chart, url=key_url(key_id),
                   owned=not records.from_config(record.source),
-                  rotatable=[k for k in kinds_of(record)],
                   default_overlap_h=int(admin.DEFAULT_OVERLAP_S // 3600))
 
 

@@ -124,8 +124,12 @@ class AdminAPI:
         await asyncio.wait_for(asyncio.shield(self._following), READY_TIMEOUT_S)
         return self.store.state.keys
 
-    async def _publish(self, change: Change, status: int = 200) -> web.Response:
+    async def publish(self, change: Change) -> None:
+        """Write a change to auth-config, or TimeoutError when Kafka does not take it soon."""
         await asyncio.wait_for(self.store.publish(change), READY_TIMEOUT_S)
+
+    async def _publish(self, change: Change, status: int = 200) -> web.Response:
+        await self.publish(change)
         keys = self.store.state.keys
         body: dict[str, Any] = {"status": "ok", "message": change.message}
         changed = [keys.get(r.id) for r in change.upserts]
