@@ -205,6 +205,18 @@ async def churn(table: Table, key_ids: list[str], stop: asyncio.Event) -> int:
     return changes
 
 
+async def until_partitions(producer: AIOKafkaProducer, topic: str, timeout_s: float = 30
+                           ) -> None:
+    """Wait until the producer's metadata has every partition: the broker takes a moment to
+    spread new partitions, and a send to one it has not heard of fails ("Unrecognized
+    partition"; CI hit it once on the first round)."""
+    deadline = time.monotonic() + timeout_s
+    while len(await producer.partitions_for(topic)) < PARTITIONS:
+        assert time.monotonic() < deadline, f"{topic} never showed {PARTITIONS} partitions"
+        await asyncio.sleep(0.2)
+        await producer.client.force_metadata_update()
+
+
 def loaded_counts(log: str) -> list[int]:
     return [int(n) for n in re.findall(r"key table: (\d+) keys loaded", log)]
 
@@ -225,6 +237,7 @@ def test_key_table_across_joins_kills_and_restarts(chaos_stack: ChaosStack) -> N
         producer = AIOKafkaProducer(bootstrap_servers=cs.bootstrap, acks="all", linger_ms=5)
         await producer.start()
         try:
+            await until_partitions(producer, cs.prefix + "raw-events")
             async with cs.collector(from_beginning=False) as col:
                 await scenario(Table(cs, producer, col))
         finally:
