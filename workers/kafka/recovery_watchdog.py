@@ -103,8 +103,11 @@ async def positions(app: Any) -> dict[Any, Position]:
         end = ends.get(tp)
         if end is None:
             continue
-        applied = max(_offset(recovery.active_offsets, tp), _offset(recovery.standby_offsets, tp))
-        out[tp] = (phase, applied, end - 1)
+        # Each phase's own offsets, as Faust credits them: a standby partition that became
+        # active keeps its old standby offset (Faust pops it only on revoke), and taking
+        # the larger one hid an active recovery stuck at -1 behind a standby at the end.
+        offsets = recovery.standby_offsets if phase == "standby" else recovery.active_offsets
+        out[tp] = (phase, _offset(offsets, tp), end - 1)
     return out
 
 

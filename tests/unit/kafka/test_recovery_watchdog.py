@@ -93,9 +93,11 @@ class EmptyChangelogQueue:
         return 0
 
 
-async def _stalled(cls: type[Recovery], until: str) -> tuple[Recovery, RecordingConsumer]:
+async def _stalled(cls: type[Recovery], until: str, applied: int = 41,
+                   old_standby: int | None = None) -> tuple[Recovery, RecordingConsumer]:
     """A recovery of `cls` running (all its service tasks), in active recovery of TP0 with
-    records 0-41 applied and the changelog ending at 99, while nothing more is fetched.
+    records 0-`applied` applied and the changelog ending at 99, while nothing more is
+    fetched; `old_standby`: TP0 was this process's standby, read up to that offset.
     Runs until the changelog queue was polled 20 times or the consumer was sought."""
     consumer = RecordingConsumer()
     queue = EmptyChangelogQueue()
@@ -107,7 +109,9 @@ async def _stalled(cls: type[Recovery], until: str) -> tuple[Recovery, Recording
     recovery.stats_interval = 0.01  # Faust's stall warnings, at once
     recovery.event_timeout_secs = 0.0
     recovery.active_tps.add(TP0)
-    recovery.active_offsets[TP0] = 41
+    recovery.active_offsets[TP0] = applied
+    if old_standby is not None:  # Faust pops a standby offset only when it is revoked
+        recovery.standby_offsets[TP0] = old_standby
     recovery.active_highwaters[TP0] = 99
     recovery._set_recovery_started()
     await recovery.start()
@@ -141,6 +145,20 @@ def test_quiet_recovery_seeks_a_stalled_changelog_to_the_first_record_not_applie
     monkeypatch.setattr(recovery_watchdog, "_die", lambda reason: None)
     _, consumer = asyncio.run(_stalled(QuietRecovery, until="sought"))
     assert [args for name, args in consumer.calls if "seek" in name] == [(TP0, 42)]
+
+
+def test_a_standby_turned_active_is_judged_by_its_active_offset(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI, stop 24: a usage process whose standby partitions became active re-read them
+    from 0, that read was lost, and the recovery waited 120 s until the test gave up; the
+    watchdog took the old standby offset (at the end) for the progress and saw no stall.
+    On a real broker: tests/chaos/test_recovery_drop.py."""
+    monkeypatch.setattr(recovery_watchdog, "CHECK_S", 0.01)
+    monkeypatch.setattr(recovery_watchdog, "STUCK_S", 0.05)
+    monkeypatch.setattr(recovery_watchdog, "_die", lambda reason: None)
+    _, consumer = asyncio.run(_stalled(QuietRecovery, until="sought", applied=-1,
+                                       old_standby=99))
+    assert [args for name, args in consumer.calls if "seek" in name] == [(TP0, 0)]
 
 
 def test_the_watchdog_ends_when_its_service_stops() -> None:
