@@ -15,10 +15,12 @@ EG_FAULT_DROP_FIRST_FETCH=<topic suffix>: the first batch of fetched records of 
 whose name ends with the suffix is thrown away the same way, once per consumer: a table
 recovery that loses its first fetch waits for those records for ever.
 
-EG_FAULT_DROP_REREAD=<topic suffix>: the first fetched batch, of a topic whose name ends
-with the suffix, that starts below an offset this consumer already fetched of that
-partition (a partition read again after a seek back) is thrown away the same way, once per
-consumer: a standby partition that became active is read again from 0 by the recovery.
+EG_FAULT_DROP_REREAD=<topic suffix>: of a partition this process followed as a standby
+(Faust's `Recovery.add_standby`, recorded, not changed), the first batch fetched after a
+seek back below what the consumer had already fetched is thrown away the same way, once per
+consumer: the recovery of a standby that became active reads it again from 0, and loses
+that read. aiokafka's own reset of a newly assigned partition is not a seek and is spared
+(an earlier version dropped that read, which the recovery's seek then repeated).
 """
 
 from __future__ import annotations
@@ -31,14 +33,38 @@ _FIRST_OF = os.environ.get("EG_FAULT_DROP_FIRST_FETCH", "")
 _REREAD_OF = os.environ.get("EG_FAULT_DROP_REREAD", "")
 
 
-def _drops(topic: str, records: list, fetched_up_to: int) -> bool:  # type: ignore[type-arg]
+_followed: set[tuple[str, int]] = set()  # partitions this process read as a standby
+_sought: dict[tuple[str, int], int] = {}  # partition -> offset of a seek not yet fetched
+
+
+def _drops(topic: str, partition: int, records: list,  # type: ignore[type-arg]
+           fetched_up_to: int, sought: int | None) -> bool:
     if _FIRST_OF:
         return topic.endswith(_FIRST_OF)
     if _REREAD_OF:
-        return topic.endswith(_REREAD_OF) and records[0].offset < fetched_up_to
+        return (topic.endswith(_REREAD_OF) and (topic, partition) in _followed
+                and sought is not None and sought < fetched_up_to)
     return topic.endswith("-keys-changelog") and any(
         r.key == _TOMBSTONE and r.value is None for r in records)
 
+
+if _REREAD_OF:
+    from aiokafka import AIOKafkaConsumer
+    from faust.tables.recovery import Recovery
+
+    _add_standby = Recovery.add_standby
+    _seek = AIOKafkaConsumer.seek
+
+    def _recording_standby(self, table, tp):  # type: ignore[no-untyped-def]
+        _followed.add((tp.topic, tp.partition))
+        return _add_standby(self, table, tp)
+
+    def _recording_seek(self, partition, offset):  # type: ignore[no-untyped-def]
+        _sought[(partition.topic, partition.partition)] = offset
+        return _seek(self, partition, offset)
+
+    Recovery.add_standby = _recording_standby  # type: ignore[method-assign]
+    AIOKafkaConsumer.seek = _recording_seek
 
 if _TOMBSTONE or _FIRST_OF or _REREAD_OF:
     from aiokafka.consumer import fetcher
@@ -53,7 +79,9 @@ if _TOMBSTONE or _FIRST_OF or _REREAD_OF:
                 continue
             up_to = seen.get(tp, -1)
             seen[tp] = max(up_to, records[-1].offset)
-            if not getattr(self, "_eg_dropped", False) and _drops(tp.topic, records, up_to):
+            sought = _sought.pop((tp.topic, tp.partition), None)
+            if not getattr(self, "_eg_dropped", False) and _drops(tp.topic, tp.partition,
+                                                                  records, up_to, sought):
                 self._eg_dropped = True
                 del got[tp]
                 print(f"FAULT: dropped {len(records)} fetched records of {tp.topic} "
