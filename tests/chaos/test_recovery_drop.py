@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 
 import orjson
 import pytest
@@ -20,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 
 from tests import faults
 from tests.chaos.conftest import ChaosStack
-from tests.chaos.test_usage import holds_partitions
+from tests.chaos.test_usage import holds_partitions, until
 from workers.devstack.processes import Proc
 from workers.usage import client as usage_client
 from workers.usage.tally import Tally
@@ -59,10 +58,11 @@ def test_a_standby_turned_active_whose_re_read_was_lost_is_re_sought(
 
     async def go() -> None:
         await until("usage-a and usage-b share the partitions",
-                    lambda: both_hold_partitions(a, b))
+                    lambda: both_hold_partitions(a, b), timeout_s=90)
         await cs.wait_ready(b)
         await send_deltas(cs, want)
-        await until("the counts on both usage processes", lambda: counted(a.url, want))
+        await until("the counts on both usage processes", lambda: counted(a.url, want),
+                    timeout_s=90)
         await asyncio.sleep(5.0)  # usage-b's standbys follow usage-a's changelogs
         cs.mark("usage-a", "SIGTERM")
         a.stop()
@@ -113,10 +113,3 @@ async def counted(url: str, want: dict[str, dict[str, int]]) -> bool:
 async def both_hold_partitions(a: Proc, b: Proc) -> bool:
     return await holds_partitions(a) and await holds_partitions(b)
 
-
-async def until(what: str, check: Callable[[], Awaitable[bool]], timeout_s: float = 90.0
-                ) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout_s:.0f}s"
-        await asyncio.sleep(0.3)
